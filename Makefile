@@ -1,0 +1,141 @@
+# govops kit: one entry point for the DevOps team, on-call staff, trainees and auditors.
+# `make help` lists the targets. Run everything from the repository root.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ENV ?= lab
+ENVS := $(sort $(patsubst stacks/%/hosts.yml,%,$(wildcard stacks/*/hosts.yml)))
+INVENTORY := stacks/$(ENV)
+
+VENV := .venv
+PYTHON ?= python3
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Podman settings for these machines, without touching the host's global configuration.
+export CONTAINERS_CONF := $(CURDIR)/playbooks/lab/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= $(if $(CI),0,1)
+export PY_COLORS ?= $(if $(CI),0,1)
+
+# What the controller needs from Debian: Podman (runc, netavark + aardvark-dns for the lab
+# network's DNS, iptables for its NAT), debootstrap for the lab image, promtool (prometheus).
+APT_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap openssh-client prometheus
+VENV_STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-lock.txt | sha256sum | cut -c1-12)
+
+PLAYBOOK := ansible-playbook
+TIMINGS := reports/lab-timings.txt
+
+.PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
+        lab-image-clean lab-summary deploy check health test lint unit molecule e2e env-check
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  ENV=<env>         one of: $(ENVS) (default lab)"
+
+env-check:
+	@case " $(ENVS) " in *" $(ENV) "*) ;; \
+	  *) echo "Unknown ENV '$(ENV)'. Known environments: $(ENVS) (each is a stacks/<env>/hosts.yml)" >&2; exit 2;; esac
+
+## ---- setup -------------------------------------------------------------------------------
+
+setup: apt-packages venv ## Install what the controller needs (idempotent)
+
+apt-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:" $$missing; \
+	  apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements.txt requirements-lock.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements-lock.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+lock: ## Re-freeze requirements-lock.txt from requirements.txt (needs the registry)
+	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv
+	.cache/lock-venv/bin/pip install --quiet -r requirements.txt
+	{ echo "# Frozen transitive set for requirements.txt. Regenerate: make lock"; \
+	  .cache/lock-venv/bin/pip freeze --all | grep -vE '^(pip|setuptools|wheel)=='; } > requirements-lock.txt
+
+## ---- the lab -----------------------------------------------------------------------------
+
+# Each phase is timed into $(TIMINGS); `make lab` prints them at the end.
+timed = start=$$(date +%s); $(MAKE) --no-print-directory $(1); \
+	echo "$(1): $$(( $$(date +%s) - start )) s" >> $(TIMINGS)
+
+lab: ## Bring up the lab and converge it: setup, image, hosts, deploy, health, summary
+	@mkdir -p reports && : > $(TIMINGS)
+	@$(call timed,setup)
+	@$(call timed,lab-image)
+	@$(call timed,lab-hosts)
+	@$(call timed,deploy ENV=lab)
+	@$(call timed,health ENV=lab)
+	@$(MAKE) --no-print-directory lab-summary
+	@echo "Timings:" && sed 's/^/  /' $(TIMINGS)
+
+lab-image: venv ## Build the lab host image (cached by recipe hash)
+	$(PLAYBOOK) -i stacks/lab playbooks/lab/image.yml
+
+lab-hosts: venv ## Create the lab network and hosts, wait for SSH
+	$(PLAYBOOK) -i stacks/lab playbooks/lab/up.yml
+
+lab-down: venv ## Remove the lab's containers, network and state (the image stays cached)
+	$(PLAYBOOK) -i stacks/lab playbooks/lab/down.yml
+
+lab-status: ## Show the lab hosts, their state, ports and memory
+	@podman ps --all --filter label=io.govops.lab=govops-lab \
+	  --format 'table {{.Names}}\t{{.Status}}\t{{.Ports}}'
+	@podman stats --no-stream --format '{{.Name}} {{.MemUsage}}' \
+	  $$(podman ps --quiet --filter label=io.govops.lab=govops-lab) 2>/dev/null \
+	  | $(PYTHON) playbooks/lab/memory_total.py || true
+
+lab-summary: venv
+	@$(PYTHON) playbooks/lab/summary.py stacks/lab
+
+lab-image-clean: ## Remove the cached lab images
+	podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/govops-lab' | xargs -r podman rmi --force
+
+## ---- any environment ---------------------------------------------------------------------
+
+deploy: env-check venv ## Converge an environment's hosts: make deploy ENV=prod
+	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml
+
+check: env-check venv ## Dry run with diff: what deploy would change
+	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml --check --diff
+
+health: env-check venv ## Run the Testinfra health checks against an environment
+	@mkdir -p reports
+	pytest tests/health -p no:cacheprovider --hosts='ansible://all' \
+	  --ansible-inventory=$(INVENTORY) --junitxml=reports/health-$(ENV).xml
+
+## ---- tests -------------------------------------------------------------------------------
+
+test: setup lint unit molecule e2e ## Everything CI runs: lint, unit, molecule, the lab end to end
+
+lint: venv ## ansible-lint (production profile), yamllint, ruff
+	yamllint --strict .
+	ansible-lint --offline
+	ruff check .
+	ruff format --check .
+
+unit: venv ## Unit tests (no lab needed)
+	pytest tests/unit -p no:cacheprovider
+
+molecule: venv lab-image ## Molecule (check, idempotence, verify) for every role
+	@for scenario in roles/*/molecule/default; do \
+	  role=$${scenario%/molecule/default}; echo "== molecule: $$role"; \
+	  (cd $$role && molecule test) || exit 1; \
+	done
+
+e2e: venv ## The lab end to end: up, converge, health, zero-change re-run, bad input, down
+	@$(MAKE) --no-print-directory lab-down >/dev/null
+	@rc=0; $(MAKE) --no-print-directory lab && \
+	  pytest tests/e2e -p no:cacheprovider --junitxml=reports/e2e.xml || rc=$$?; \
+	  $(MAKE) --no-print-directory lab-status || true; \
+	  $(MAKE) --no-print-directory lab-down >/dev/null; exit $$rc
