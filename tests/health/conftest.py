@@ -1,0 +1,90 @@
+"""Shared fixtures of the health checks.
+
+The same test files run as a role's molecule verify step and as `make health ENV=...`. The values
+a host should have are read the way Ansible reads them: the inventory's variables over the role's
+defaults, templated by Ansible itself, so a check never hard-codes what an environment chose.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+import testinfra
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
+from ansible.template import Templar
+from ansible.vars.hostvars import HostVars
+from ansible.vars.manager import VariableManager
+
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+
+
+@cache
+def _ansible(inventory: str) -> tuple[DataLoader, InventoryManager, VariableManager]:
+    init_plugin_loader()  # so the templates find ansible.builtin and collection plugins
+    loader = DataLoader()
+    inventory_manager = InventoryManager(loader=loader, sources=[inventory])
+    return loader, inventory_manager, VariableManager(loader=loader, inventory=inventory_manager)
+
+
+class RoleVars:
+    """A host's view of a role's variables: inventory over role defaults, role vars/ on top."""
+
+    def __init__(self, inventory: str, host_name: str, role: str) -> None:
+        loader, inventory_manager, variable_manager = _ansible(inventory)
+        host = inventory_manager.get_host(host_name)
+        if host is None:
+            raise LookupError(f"host {host_name!r} is not in inventory {inventory}")
+        role_dir = ROLES / role
+        defaults = loader.load_from_file(str(role_dir / "defaults/main.yml"), trusted_as_template=True) or {}
+        private = role_dir / "vars/main.yml"
+        variables = {**defaults, **variable_manager.get_vars(host=host)}
+        variables["hostvars"] = HostVars(inventory_manager, variable_manager, loader)
+        if private.exists():
+            variables.update(loader.load_from_file(str(private), trusted_as_template=True) or {})
+        self._templar = Templar(loader=loader, variables=variables)
+        self._variables = variables
+
+    def __getitem__(self, name: str):
+        if name not in self._variables:
+            raise KeyError(f"variable {name!r} is not defined for this host")
+        return self._templar.template(self._variables[name])
+
+
+@pytest.fixture(scope="module")
+def inventory(request) -> str:
+    path = request.config.getoption("ansible_inventory")
+    if not path:
+        raise pytest.UsageError("health checks need --ansible-inventory (make health ENV=... passes it)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def host(_testinfra_host, inventory):
+    """Testinfra's host, but a Podman container (molecule) is reached with `podman exec`.
+
+    Testinfra otherwise sends every command of such a host through an Ansible module run,
+    about a second each; this keeps molecule's verify step as quick as `make health`.
+    """
+    name = _testinfra_host.backend.host
+    _, inventory_manager, variable_manager = _ansible(inventory)
+    variables = variable_manager.get_vars(host=inventory_manager.get_host(name))
+    if variables.get("ansible_connection") in ("podman", "containers.podman.podman"):
+        podman_host = testinfra.get_host(f"podman://{variables.get('ansible_host', name)}")
+        podman_host.inventory_name = name
+        return podman_host
+    _testinfra_host.inventory_name = name
+    return _testinfra_host
+
+
+@pytest.fixture
+def role_vars(host, inventory):
+    """role_vars("common")["common_timezone"] for the host under test."""
+
+    def for_role(role: str) -> RoleVars:
+        return RoleVars(inventory, host.inventory_name, role)
+
+    return for_role
