@@ -35,9 +35,7 @@ def roles_by_host(plays: list[dict], groups: dict[str, list[str]]) -> dict[str, 
 
 
 def main(inventory: str) -> None:
-    data = json.loads(
-        subprocess.check_output(["ansible-inventory", "-i", inventory, "--list", "--export"], cwd=REPO)
-    )
+    data = json.loads(subprocess.check_output(["ansible-inventory", "-i", inventory, "--list", "--export"], cwd=REPO))
     hostvars = data["_meta"]["hostvars"]
     groups = {name: group.get("hosts", []) for name, group in data.items() if name != "_meta"}
     for name, group in data.items():
@@ -50,7 +48,9 @@ def main(inventory: str) -> None:
         member = ",".join(g for g, hosts in groups.items() if host in hosts and g not in ("all", "ungrouped"))
         vars_ = hostvars[host]
         ssh = f"ssh -p {vars_['ansible_port']} debian@127.0.0.1"
-        print(f"{host:<8} {member:<18} {vars_.get('private_address', ''):<13} {ssh:<40} {','.join(roles.get(host, []))}")
+        print(
+            f"{host:<8} {member:<18} {vars_.get('private_address', ''):<13} {ssh:<40} {','.join(roles.get(host, []))}"
+        )
     print("SSH key: .lab/ssh/id_ed25519 (lab only)   status: make lab-status   health: make health ENV=lab")
 
 

@@ -82,15 +82,13 @@ def parse_deb822(text: str) -> list[dict]:
         uris = stanza.get("uris", "").split()
         suites = stanza.get("suites", "").split()
         if uris and suites:
-            entries.append(
-                {"uris": uris, "suites": suites, "components": stanza.get("components", "").split()}
-            )
+            entries.append({"uris": uris, "suites": suites, "components": stanza.get("components", "").split()})
     return entries
 
 
 def _stanzas(text: str) -> list[dict]:
     stanzas, current, key = [], {}, None
-    for raw in text.splitlines() + [""]:
+    for raw in [*text.splitlines(), ""]:
         if raw.startswith("#"):
             continue
         if not raw.strip():
@@ -120,7 +118,7 @@ def select(entries: list[dict], release: str) -> list[dict]:
 
 def read_sources(root: str, release: str) -> tuple[list[dict], list[str]]:
     apt = os.path.join(root, "etc/apt")
-    one_line = [os.path.join(apt, "sources.list")] + sorted(glob.glob(os.path.join(apt, "sources.list.d/*.list")))
+    one_line = [os.path.join(apt, "sources.list"), *sorted(glob.glob(os.path.join(apt, "sources.list.d/*.list")))]
     deb822 = sorted(glob.glob(os.path.join(apt, "sources.list.d/*.sources")))
     entries, read = [], []
     for path, parser in [(p, parse_one_line) for p in one_line] + [(p, parse_deb822) for p in deb822]:

@@ -1,0 +1,99 @@
+"""Bad input gets a clear error naming what is wrong, and leaves nothing half-made."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+import yaml
+from conftest import REPO, recap, run
+
+SCRATCH_LAB = "govops-e2e"
+
+
+def test_unknown_env_lists_the_known_ones():
+    result = run("make", "--no-print-directory", "health", "ENV=nowhere")
+    assert result.returncode == 2
+    assert "Unknown ENV 'nowhere'. Known environments: lab prod staging" in result.stderr
+
+
+@pytest.fixture
+def scratch_lab(tmp_path):
+    """A second, tiny lab inventory (its own name, network and ports) to break on purpose."""
+
+    def make(hosts: dict) -> list[str]:
+        (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+        (tmp_path / "group_vars").symlink_to(REPO / "stacks/lab/group_vars")
+        return [
+            "ansible-playbook", "-i", str(tmp_path), "playbooks/lab/up.yml",
+            "-e", f"lab_name={SCRATCH_LAB}", "-e", "lab_network_subnet=10.232.0.0/24",
+        ]  # fmt: skip
+
+    yield make
+    run("podman", "rm", "--force", "--time", "0", f"{SCRATCH_LAB}-e2e1", f"{SCRATCH_LAB}-e2e2")
+    run("podman", "network", "rm", "--force", SCRATCH_LAB)
+
+
+def leftovers() -> tuple[list, bool]:
+    ps = run("podman", "ps", "--all", "--format", "json", "--filter", f"name=^{SCRATCH_LAB}-")
+    network = run("podman", "network", "exists", SCRATCH_LAB)
+    return json.loads(ps.stdout or "[]"), network.returncode == 0
+
+
+def test_taken_ssh_port_is_named_with_its_host(scratch_lab, lab_running):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        command = scratch_lab({"e2e1": {"ansible_port": port, "private_address": "10.232.0.11"}})
+        result = run(*command)
+    assert result.returncode != 0
+    assert f"127.0.0.1:{port} is already in use; lab host 'e2e1' needs it" in result.stdout
+    assert leftovers() == ([], False)
+
+
+def test_podman_failure_is_explained_and_cleaned_up(scratch_lab, lab_running):
+    command = scratch_lab(
+        {
+            "e2e1": {"ansible_port": 22291, "private_address": "10.232.0.11"},
+            "e2e2": {
+                "ansible_port": 22292,
+                "private_address": "10.232.0.12",
+                "lab_container_capabilities": ["CAP_BOGUS"],
+            },
+        }
+    )
+    result = run(*command)
+    assert result.returncode != 0
+    assert "Podman could not create or start a lab host; what this run created was removed." in result.stdout
+    assert "Podman said:" in result.stdout and "CAP_BOGUS" in result.stdout
+    assert leftovers() == ([], False)
+
+
+def test_lab_address_outside_the_subnet_is_refused(scratch_lab):
+    result = run(*scratch_lab({"e2e1": {"ansible_port": 22291, "private_address": "192.0.2.7"}}))
+    assert result.returncode != 0
+    assert "host 'e2e1' needs ansible_port" in result.stdout and "got 192.0.2.7" in result.stdout
+    assert leftovers() == ([], False)
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"common_journald_storage": "sometimes"}, "common_journald_storage"),
+        ({"common_admin_users": [{"name": "eve", "ssh_keys": ["not-a-key"]}]}, "common_admin_users: key not-a-key"),
+        ({"common_admin_users": [{"name": "eve"}]}, "common_admin_users: 'eve' has no ssh_keys"),
+        ({"common_timezone": "Mars/Olympus_Mons"}, "common_timezone: 'Mars/Olympus_Mons'"),
+        ({"common_apt_cache_valid_time": "soon"}, "common_apt_cache_valid_time"),
+    ],
+    ids=["choice", "bad-key", "no-key", "time-zone", "type"],
+)
+def test_bad_role_input_stops_before_any_change(lab_running, extra_vars, message):
+    result = run(
+        "ansible-playbook", "-i", "stacks/lab", "playbooks/site.yml", "--limit", "db1", "-e", json.dumps(extra_vars)
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout[-3000:]
+    assert recap(result.stdout)["db1"]["changed"] == 0
+    assert recap(result.stdout)["db1"]["failed"] == 1

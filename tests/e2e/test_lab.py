@@ -1,0 +1,65 @@
+"""The whole lab: converged, healthy, re-runs change nothing, drift is found and repaired."""
+
+from __future__ import annotations
+
+from conftest import recap, run
+
+LAB_HOSTS = {"db1", "db2", "db3", "backup1", "sms1", "sms2", "smsc1", "mon1", "k8s1"}
+
+
+def test_second_converge_reports_zero_changes(lab_running):
+    result = run("ansible-playbook", "-i", "stacks/lab", "playbooks/site.yml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    hosts = recap(result.stdout)
+    assert set(hosts) == LAB_HOSTS
+    changed = {host: counts["changed"] for host, counts in hosts.items() if counts["changed"]}
+    assert not changed, f"a converge with nothing to change changed: {changed}"
+
+
+def test_lab_hosts_rerun_changes_nothing(lab_running):
+    result = run("ansible-playbook", "-i", "stacks/lab", "playbooks/lab/up.yml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert all(counts["changed"] == 0 for counts in recap(result.stdout).values()), result.stdout[-3000:]
+
+
+def test_check_mode_reports_no_drift(lab_running):
+    result = run("ansible-playbook", "-i", "stacks/lab", "playbooks/site.yml", "--check")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
+
+
+def test_drift_is_found_by_health_and_repaired_by_deploy(lab_running):
+    # Someone changes the time zone by hand on db2.
+    assert (
+        run("podman", "exec", "govops-lab-db2", "ln", "-sf", "/usr/share/zoneinfo/UTC", "/etc/localtime").returncode
+        == 0
+    )
+    health = run("make", "--no-print-directory", "health", "ENV=lab")
+    assert health.returncode != 0
+    assert "FAILED tests/health/test_common.py::test_time_zone[ansible://db2]" in health.stdout
+    assert "1 failed" in health.stdout, health.stdout[-2000:]
+    deploy = run("ansible-playbook", "-i", "stacks/lab", "playbooks/site.yml", "--limit", "db2")
+    assert recap(deploy.stdout)["db2"]["changed"] == 1
+    assert run("make", "--no-print-directory", "health", "ENV=lab").returncode == 0
+
+
+def test_hosts_reach_each_other_by_name(lab_running):
+    result = run(
+        "ansible",
+        "-i",
+        "stacks/lab",
+        "db1",
+        "-m",
+        "ansible.builtin.command",
+        "-a",
+        "getent hosts mon1.lab.govops.internal",
+    )
+    assert result.returncode == 0 and "10.231.0.51" in result.stdout, result.stdout
+
+
+def test_lab_status_lists_every_host(lab_running):
+    status = run("make", "--no-print-directory", "lab-status")
+    assert status.returncode == 0
+    for host in LAB_HOSTS:
+        assert f"govops-lab-{host}" in status.stdout
+    assert "total" in status.stdout
