@@ -54,6 +54,44 @@ class RoleVars:
         return self._templar.template(self._variables[name])
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--components",
+        default="",
+        help="comma-separated health modules to run (test_<name>.py); default all (molecule names its own)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run each check only where it belongs: the module's `testinfra_hosts` names inventory groups
+    (ansible://group), and --components (molecule) names the modules to run."""
+    wanted = {name for name in config.getoption("components").split(",") if name}
+    inventory = config.getoption("ansible_inventory")
+    keep = []
+    for item in items:
+        if wanted and item.path.stem.removeprefix("test_") not in wanted:
+            continue
+        if inventory and not _host_in_module_groups(item, inventory):
+            continue
+        keep.append(item)
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep
+
+
+def _host_in_module_groups(item, inventory: str) -> bool:
+    patterns = getattr(item.module, "testinfra_hosts", None)
+    callspec = getattr(item, "callspec", None)
+    if not patterns or callspec is None or "_testinfra_host" not in callspec.params:
+        return True
+    host_name = callspec.params["_testinfra_host"].backend.host
+    _, inventory_manager, _ = _ansible(inventory)
+    for pattern in patterns:
+        group = pattern.removeprefix("ansible://")
+        if host_name in {h.name for h in inventory_manager.get_hosts(group)}:
+            return True
+    return False
+
+
 @pytest.fixture(scope="module")
 def inventory(request) -> str:
     path = request.config.getoption("ansible_inventory")

@@ -1,0 +1,128 @@
+"""Messages flow both ways through a gateway node: sendsms -> SMSC -> delivery report back to the
+CFM URL, and a citizen's reply -> the MO URL. Needs the lab's SMSC simulator, so it only runs
+where the inventory has one (it sends real messages: never against production)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import uuid
+
+import pytest
+
+testinfra_hosts = ["ansible://sms_gateway"]
+
+SHORT_CODE = "1279"
+CITIZEN = "85512000001"
+
+
+@pytest.fixture
+def kannel(role_vars):
+    return role_vars("kannel")
+
+
+@pytest.fixture
+def simulator_url(kannel):
+    # the simulator answers where the gateway sends its callbacks
+    return kannel["kannel_mo_url"].split("/callbacks/")[0]
+
+
+def http(host, method: str, url: str, body: dict | None = None) -> tuple[int, str]:
+    """An HTTP request made from the gateway node itself."""
+    script = (
+        "import sys, urllib.request, urllib.error\n"
+        "data = sys.argv[3].encode() if sys.argv[3] else None\n"
+        "req = urllib.request.Request(sys.argv[2], data=data, method=sys.argv[1],"
+        " headers={'Content-Type': 'application/json'})\n"
+        "try:\n"
+        "    r = urllib.request.urlopen(req, timeout=10); print(r.status); print(r.read().decode())\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code); print(e.read().decode())\n"
+    )
+    out = host.check_output("python3 -c %s %s %s %s", script, method, url, json.dumps(body) if body else "")
+    status, _, text = out.partition("\n")
+    return int(status), text
+
+
+def wait_for(what: str, probe, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.5)
+    pytest.fail(f"{what} did not happen within {timeout:.0f} s")
+
+
+def sendsms(host, kannel, text: str, to: str = CITIZEN) -> tuple[int, str]:
+    user = kannel["kannel_sendsms_users"][0]
+    query = urllib.parse.urlencode(
+        {"username": user["username"], "password": user["password"], "from": SHORT_CODE, "to": to, "text": text,
+         "dlr-mask": "31"}
+    )  # fmt: skip
+    return http(host, "GET", f"http://127.0.0.1:{kannel['kannel_sendsms_port']}/cgi-bin/sendsms?{query}")
+
+
+def test_message_reaches_the_smsc_and_its_delivery_report_comes_back(host, kannel, simulator_url):
+    text = f"health {uuid.uuid4().hex[:12]}"
+    status, body = sendsms(host, kannel, text)
+    assert status == 202 and "Accepted" in body, (status, body)
+
+    def submitted():
+        messages = json.loads(http(host, "GET", f"{simulator_url}/messages")[1])["messages"]
+        return [m for m in messages if m["text"] == text]
+
+    received = wait_for("the submit at the SMSC", submitted)
+    assert len(received) == 1 and received[0]["source"] == SHORT_CODE and received[0]["destination"] == CITIZEN
+
+    def delivered():
+        reports = json.loads(http(host, "GET", f"{simulator_url}/callbacks?kind=dlr")[1])["callbacks"]
+        return [
+            r
+            for r in reports
+            if r.get("from") == CITIZEN and r.get("smsc_msgid") == received[0]["id"] and r.get("type") == "1"
+        ]
+
+    wait_for("the delivery report at the DLR URL", delivered)
+
+
+def test_citizen_reply_reaches_the_mo_url(host, simulator_url):
+    text = f"reply {uuid.uuid4().hex[:12]}"
+    status, body = http(host, "POST", f"{simulator_url}/mo", {"from": CITIZEN, "to": SHORT_CODE, "text": text})
+    assert status in (200, 202), body
+
+    def arrived():
+        replies = json.loads(http(host, "GET", f"{simulator_url}/callbacks?kind=mo")[1])["callbacks"]
+        return [
+            r
+            for r in replies
+            if r.get("text") == text and r.get("from", "").lstrip("+") == CITIZEN and r.get("to") == SHORT_CODE
+        ]
+
+    wait_for("the reply at the MO URL", arrived)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected_status"),
+    [
+        ({"password": "wrong-password"}, 403),
+        ({"username": ""}, 403),
+        ({"to": "not-a-number"}, 400),
+    ],
+    ids=["wrong-password", "no-credentials", "malformed-number"],
+)
+def test_bad_sendsms_requests_are_refused_and_send_nothing(host, kannel, simulator_url, change, expected_status):
+    marker = f"refused {uuid.uuid4().hex[:12]}"
+    user = kannel["kannel_sendsms_users"][0]
+    params = {"username": user["username"], "password": user["password"], "from": SHORT_CODE, "to": CITIZEN,
+              "text": marker, **change}  # fmt: skip
+    status, body = http(
+        host,
+        "GET",
+        f"http://127.0.0.1:{kannel['kannel_sendsms_port']}/cgi-bin/sendsms?{urllib.parse.urlencode(params)}",
+    )
+    assert status == expected_status, (status, body)
+    time.sleep(2)
+    messages = json.loads(http(host, "GET", f"{simulator_url}/messages")[1])["messages"]
+    assert not [m for m in messages if m["text"].startswith(marker)]
