@@ -27,7 +27,7 @@ PLAYBOOK := ansible-playbook
 TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
-        lab-image-clean lab-summary deploy check health test lint unit molecule e2e env-check
+        lab-image-clean lab-summary deploy check health test lint unit molecule e2e env-check bench-sms
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -139,3 +139,8 @@ e2e: venv ## The lab end to end: up, converge, health, zero-change re-run, bad i
 	  pytest tests/e2e -p no:cacheprovider --junitxml=reports/e2e.xml || rc=$$?; \
 	  $(MAKE) --no-print-directory lab-status || true; \
 	  $(MAKE) --no-print-directory lab-down >/dev/null; exit $$rc
+
+## ---- benchmarks (the lab must be up: make lab) ------------------------------------------
+
+bench-sms: venv ## SMS tier: throughput (one and both nodes), sendsms->DLR latency, kill-test loss
+	cd tests/e2e && python bench_sms_gateway.py --messages $(or $(MESSAGES),1000) --runs $(or $(RUNS),3)

@@ -97,3 +97,24 @@ def test_bad_role_input_stops_before_any_change(lab_running, extra_vars, message
     assert message in result.stdout, result.stdout[-3000:]
     assert recap(result.stdout)["db1"]["changed"] == 0
     assert recap(result.stdout)["db1"]["failed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"kannel_admin_password": "short"}, "kannel_admin_password: need at least 8 characters"),
+        (
+            {"kannel_smsc_links": [{"id": "op", "host": "smsc1", "port": 2775, "system_id": "x", "password": "p4ssw0rd",
+                                    "transceiver": False}]},
+            "kannel_smsc_links 'op': with transceiver false, set receive_port",
+        ),
+        ({"kannel_mo_url": "ftp://cfm/mo"}, "kannel_mo_url must be an http(s):// URL"),
+    ],
+    ids=["short-password", "no-receiver", "bad-url"],
+)  # fmt: skip
+def test_bad_gateway_input_stops_before_any_change(lab_running, extra_vars, message):
+    playbook = "playbooks/sms_gateways.yml"
+    result = run("ansible-playbook", "-i", "stacks/lab", playbook, "--limit", "sms1", "-e", json.dumps(extra_vars))
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout[-3000:]
+    assert recap(result.stdout)["sms1"]["changed"] == 0

@@ -1,0 +1,171 @@
+"""Talking to the lab's SMS tier from the controller: sendsms on the gateways, the simulator's
+control API, the exporters. Used by the reliability tests and by bench_sms_gateway.py.
+
+All traffic goes to the lab's own containers (their addresses on the lab network)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SHORT_CODE = "1279"
+CITIZEN_PREFIX = "855120"
+
+
+def _hosts() -> dict[str, dict]:
+    inventory = yaml.safe_load((REPO / "stacks/lab/hosts.yml").read_text())
+    return {name: v for group in inventory["all"]["children"].values() for name, v in group["hosts"].items()}
+
+
+def _secret(name: str) -> str:
+    path = REPO / ".lab/secrets" / name
+    if not path.exists():
+        raise RuntimeError(f"{path} missing: bring the lab up and converge it first (make lab)")
+    return path.read_text().split()[0]
+
+
+@dataclass
+class Lab:
+    hosts: dict[str, dict] = field(default_factory=_hosts)
+
+    def address(self, host: str) -> str:
+        return self.hosts[host]["private_address"]
+
+    # --- HTTP -------------------------------------------------------------------------------
+    @staticmethod
+    def http(method: str, url: str, body: dict | None = None, timeout: float = 15) -> tuple[int, str]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+            return 0, str(error)
+
+    # --- the gateways -----------------------------------------------------------------------
+    def sendsms(self, node: str, text: str, to: str, dlr_mask: int = 0) -> tuple[int, str]:
+        params = {
+            "username": "cfm",
+            "password": _secret("sendsms_password"),
+            "from": SHORT_CODE,
+            "to": to,
+            "text": text,
+        }
+        if dlr_mask:
+            params["dlr-mask"] = str(dlr_mask)
+        return self.http("GET", f"http://{self.address(node)}:13013/cgi-bin/sendsms?{urllib.parse.urlencode(params)}")
+
+    def metrics(self, node: str) -> dict[str, float]:
+        """The exporter's samples, keyed by the whole series line (name and labels)."""
+        status, text = self.http("GET", f"http://{self.address(node)}:9390/metrics")
+        if status != 200:
+            raise RuntimeError(f"exporter on {node}: {status} {text[:200]}")
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                samples[series] = float(value)
+        return samples
+
+    def link_online(self, node: str) -> bool:
+        return all(v == 1.0 for k, v in self.metrics(node).items() if k.startswith("kannel_smsc_online{"))
+
+    def ready(self, node: str) -> bool:
+        """The link is bound and an smsbox is connected to bearerbox (sendsms works)."""
+        samples = self.metrics(node)
+        boxes = [v for k, v in samples.items() if k.startswith("kannel_box_connected{") and 'type="smsbox"' in k]
+        return self.link_online(node) and boxes and all(v == 1.0 for v in boxes)
+
+    def queued(self, node: str) -> float:
+        """Messages waiting in bearerbox for the SMSC (its store)."""
+        return self.metrics(node).get("kannel_sms_store_size", 0.0)
+
+    def podman(self, *args: str) -> None:
+        subprocess.run(["podman", *args], check=True, capture_output=True, timeout=60)
+
+    # --- the simulator ----------------------------------------------------------------------
+    def simulator(self, method: str, path: str, body: dict | None = None):
+        status, text = self.http(method, f"http://{self.address('smsc1')}:8775{path}", body)
+        if status != 200:
+            raise RuntimeError(f"simulator {method} {path}: {status} {text[:200]}")
+        return json.loads(text)
+
+    def received_texts(self) -> list[str]:
+        return [m["text"] for m in self.simulator("GET", "/messages")["messages"]]
+
+
+def send_burst(lab: Lab, nodes: list[str], texts: list[str], workers: int = 16, dlr_mask: int = 0) -> dict[str, float]:
+    """Send each text through the nodes in turn; return text -> send time for those sendsms accepted."""
+
+    def one(index_text):
+        index, text = index_text
+        sent_at = time.time()
+        status, _ = lab.sendsms(nodes[index % len(nodes)], text, f"{CITIZEN_PREFIX}{index % 100000:05d}", dlr_mask)
+        return text, sent_at, status
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(one, enumerate(texts)))
+    return {text: sent_at for text, sent_at, status in results if status == 202}
+
+
+def wait_until(probe, timeout: float, interval: float = 1.0):
+    """probe() until it returns something truthy, for at most timeout seconds; returns the last result."""
+    deadline = time.monotonic() + timeout
+    result = probe()
+    while not result and time.monotonic() < deadline:
+        time.sleep(interval)
+        result = probe()
+    return result
+
+
+def loss_and_duplicates(accepted: dict[str, float], received: list[str], prefix: str) -> tuple[list[str], int]:
+    ours = [t for t in received if t.startswith(prefix)]
+    counts: dict[str, int] = {}
+    for text in ours:
+        counts[text] = counts.get(text, 0) + 1
+    lost = [t for t in accepted if t not in counts]
+    duplicates = sum(n - 1 for n in counts.values() if n > 1)
+    return lost, duplicates
+
+
+def kill_bearerbox_mid_burst(lab: Lab, node: str, messages: int = 1500, kill_at: int = 200) -> dict:
+    """SIGKILL bearerbox once the SMSC has seen kill_at messages of a burst; count what was lost."""
+    prefix = f"kill-{uuid.uuid4().hex[:8]}-"
+    killed_after: list[int] = []
+
+    def arrived() -> int:
+        return len([t for t in lab.received_texts() if t.startswith(prefix)])
+
+    def kill():
+        wait_until(lambda: arrived() >= kill_at, 60, 0.2)
+        killed_after.append(arrived())
+        lab.podman("exec", f"govops-lab-{node}", "systemctl", "kill", "--signal=SIGKILL", "kannel-bearerbox.service")
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    accepted = send_burst(lab, [node], [f"{prefix}{i:05d}" for i in range(messages)], workers=8)
+    killer.join()
+    wait_until(lambda: not loss_and_duplicates(accepted, lab.received_texts(), prefix)[0], 120)
+    lost, duplicates = loss_and_duplicates(accepted, lab.received_texts(), prefix)
+    return {
+        "sent": messages,
+        "killed_after": killed_after[0] if killed_after else messages,
+        "accepted": len(accepted),
+        "lost": len(lost),
+        "duplicated": duplicates,
+        "lost_examples": lost[:5],
+    }
