@@ -7,6 +7,7 @@ defaults, templated by Ansible itself, so a check never hard-codes what an envir
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 
@@ -20,6 +21,25 @@ from ansible.vars.hostvars import HostVars
 from ansible.vars.manager import VariableManager
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
+
+# Runs on the host under test: several services answer only the host itself (or its network).
+_HTTP_SCRIPT = (
+    "import sys, urllib.request, urllib.error\n"
+    "data = sys.argv[3].encode() if sys.argv[3] else None\n"
+    "req = urllib.request.Request(sys.argv[2], data=data, method=sys.argv[1],"
+    " headers={'Content-Type': 'application/json'})\n"
+    "try:\n"
+    "    r = urllib.request.urlopen(req, timeout=10); print(r.status); print(r.read().decode())\n"
+    "except urllib.error.HTTPError as e:\n"
+    "    print(e.code); print(e.read().decode())\n"
+)
+
+
+def host_http(host, method: str, url: str, body: dict | None = None) -> tuple[int, str]:
+    """An HTTP request made from the host itself: (status, body)."""
+    out = host.check_output("python3 -c %s %s %s %s", _HTTP_SCRIPT, method, url, json.dumps(body) if body else "")
+    status, _, text = out.partition("\n")
+    return int(status), text
 
 
 @cache

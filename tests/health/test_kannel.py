@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from conftest import host_http
 
 testinfra_hosts = ["ansible://sms_gateway"]
 
@@ -12,20 +13,6 @@ testinfra_hosts = ["ansible://sms_gateway"]
 @pytest.fixture
 def kannel(role_vars):
     return role_vars("kannel")
-
-
-def fetch(host, url: str) -> tuple[int, str]:
-    """GET a URL from the host itself (the admin page only answers its own and allowed addresses)."""
-    script = (
-        "import sys, urllib.request, urllib.error\n"
-        "try:\n"
-        "    r = urllib.request.urlopen(sys.argv[1], timeout=10); print(r.status); print(r.read().decode())\n"
-        "except urllib.error.HTTPError as e:\n"
-        "    print(e.code); print(e.read().decode())\n"
-    )
-    out = host.check_output("python3 -c %s %s", script, url)
-    status, _, body = out.partition("\n")
-    return int(status), body
 
 
 def test_bearerbox_and_smsbox_run_as_kannel(host):
@@ -55,8 +42,10 @@ def test_config_is_private_and_the_store_persistent(host, kannel):
 
 
 def test_every_smpp_link_is_online(host, kannel):
-    status, body = fetch(
-        host, f"http://127.0.0.1:{kannel['kannel_admin_port']}/status.xml?password={kannel['kannel_status_password']}"
+    status, body = host_http(
+        host,
+        "GET",
+        f"http://127.0.0.1:{kannel['kannel_admin_port']}/status.xml?password={kannel['kannel_status_password']}",
     )
     assert status == 200
     # a transmitter + receiver link shows as two entries with the same id
@@ -71,7 +60,9 @@ def test_every_smpp_link_is_online(host, kannel):
 
 
 def test_status_page_refuses_a_wrong_password(host, kannel):
-    status, body = fetch(host, f"http://127.0.0.1:{kannel['kannel_admin_port']}/status.xml?password=wrong-password")
+    status, body = host_http(
+        host, "GET", f"http://127.0.0.1:{kannel['kannel_admin_port']}/status.xml?password=wrong-password"
+    )
     assert status == 401 or "Denied" in body
 
 
@@ -79,7 +70,7 @@ def test_exporter_reports_the_links(host, kannel):
     if not kannel["kannel_exporter_enabled"]:
         pytest.skip("exporter disabled for this host by kannel_exporter_enabled")
     assert host.service("kannel-exporter").is_running
-    status, metrics = fetch(host, f"http://127.0.0.1:{kannel['kannel_exporter_port']}/metrics")
+    status, metrics = host_http(host, "GET", f"http://127.0.0.1:{kannel['kannel_exporter_port']}/metrics")
     assert status == 200
     assert "kannel_up 1.0" in metrics
     for link in kannel["kannel_smsc_links"]:

@@ -10,6 +10,7 @@ import urllib.parse
 import uuid
 
 import pytest
+from conftest import host_http
 
 testinfra_hosts = ["ansible://sms_gateway"]
 
@@ -28,23 +29,6 @@ def simulator_url(kannel):
     return kannel["kannel_mo_url"].split("/callbacks/")[0]
 
 
-def http(host, method: str, url: str, body: dict | None = None) -> tuple[int, str]:
-    """An HTTP request made from the gateway node itself."""
-    script = (
-        "import sys, urllib.request, urllib.error\n"
-        "data = sys.argv[3].encode() if sys.argv[3] else None\n"
-        "req = urllib.request.Request(sys.argv[2], data=data, method=sys.argv[1],"
-        " headers={'Content-Type': 'application/json'})\n"
-        "try:\n"
-        "    r = urllib.request.urlopen(req, timeout=10); print(r.status); print(r.read().decode())\n"
-        "except urllib.error.HTTPError as e:\n"
-        "    print(e.code); print(e.read().decode())\n"
-    )
-    out = host.check_output("python3 -c %s %s %s %s", script, method, url, json.dumps(body) if body else "")
-    status, _, text = out.partition("\n")
-    return int(status), text
-
-
 def wait_for(what: str, probe, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,7 +45,7 @@ def sendsms(host, kannel, text: str, to: str = CITIZEN) -> tuple[int, str]:
         {"username": user["username"], "password": user["password"], "from": SHORT_CODE, "to": to, "text": text,
          "dlr-mask": "31"}
     )  # fmt: skip
-    return http(host, "GET", f"http://127.0.0.1:{kannel['kannel_sendsms_port']}/cgi-bin/sendsms?{query}")
+    return host_http(host, "GET", f"http://127.0.0.1:{kannel['kannel_sendsms_port']}/cgi-bin/sendsms?{query}")
 
 
 def test_message_reaches_the_smsc_and_its_delivery_report_comes_back(host, kannel, simulator_url):
@@ -70,14 +54,14 @@ def test_message_reaches_the_smsc_and_its_delivery_report_comes_back(host, kanne
     assert status == 202 and "Accepted" in body, (status, body)
 
     def submitted():
-        messages = json.loads(http(host, "GET", f"{simulator_url}/messages")[1])["messages"]
+        messages = json.loads(host_http(host, "GET", f"{simulator_url}/messages")[1])["messages"]
         return [m for m in messages if m["text"] == text]
 
     received = wait_for("the submit at the SMSC", submitted)
     assert len(received) == 1 and received[0]["source"] == SHORT_CODE and received[0]["destination"] == CITIZEN
 
     def delivered():
-        reports = json.loads(http(host, "GET", f"{simulator_url}/callbacks?kind=dlr")[1])["callbacks"]
+        reports = json.loads(host_http(host, "GET", f"{simulator_url}/callbacks?kind=dlr")[1])["callbacks"]
         return [
             r
             for r in reports
@@ -89,11 +73,11 @@ def test_message_reaches_the_smsc_and_its_delivery_report_comes_back(host, kanne
 
 def test_citizen_reply_reaches_the_mo_url(host, simulator_url):
     text = f"reply {uuid.uuid4().hex[:12]}"
-    status, body = http(host, "POST", f"{simulator_url}/mo", {"from": CITIZEN, "to": SHORT_CODE, "text": text})
+    status, body = host_http(host, "POST", f"{simulator_url}/mo", {"from": CITIZEN, "to": SHORT_CODE, "text": text})
     assert status in (200, 202), body
 
     def arrived():
-        replies = json.loads(http(host, "GET", f"{simulator_url}/callbacks?kind=mo")[1])["callbacks"]
+        replies = json.loads(host_http(host, "GET", f"{simulator_url}/callbacks?kind=mo")[1])["callbacks"]
         return [
             r
             for r in replies
@@ -117,12 +101,12 @@ def test_bad_sendsms_requests_are_refused_and_send_nothing(host, kannel, simulat
     user = kannel["kannel_sendsms_users"][0]
     params = {"username": user["username"], "password": user["password"], "from": SHORT_CODE, "to": CITIZEN,
               "text": marker, **change}  # fmt: skip
-    status, body = http(
+    status, body = host_http(
         host,
         "GET",
         f"http://127.0.0.1:{kannel['kannel_sendsms_port']}/cgi-bin/sendsms?{urllib.parse.urlencode(params)}",
     )
     assert status == expected_status, (status, body)
     time.sleep(2)
-    messages = json.loads(http(host, "GET", f"{simulator_url}/messages")[1])["messages"]
+    messages = json.loads(host_http(host, "GET", f"{simulator_url}/messages")[1])["messages"]
     assert not [m for m in messages if m["text"].startswith(marker)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from conftest import host_http
+
 testinfra_hosts = ["ansible://smsc_simulator"]
 
 
@@ -17,10 +19,8 @@ def test_simulator_runs_and_listens(host, role_vars):
 
 def test_control_api_answers(host, role_vars):
     port = role_vars("smsc_simulator")["smsc_simulator_control_port"]
-    out = host.check_output(
-        "python3 -c %s",
-        f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/stats').read().decode())",
-    )
+    status, out = host_http(host, "GET", f"http://127.0.0.1:{port}/stats")
+    assert status == 200
     stats = json.loads(out)
     assert "submits_received" in stats and "duplicates" in stats
 
