@@ -109,8 +109,12 @@ def test_bad_role_input_stops_before_any_change(lab_running, extra_vars, message
             "kannel_smsc_links 'op': with transceiver false, set receive_port",
         ),
         ({"kannel_mo_url": "ftp://cfm/mo"}, "kannel_mo_url must be an http(s):// URL"),
+        (
+            {"kannel_sendsms_users": [{"username": "cfm", "password": "p4ssw0rd!", "allow_ips": ["10.0.4.*"]}]},
+            "kannel_sendsms_users 'cfm': allow_ips entry '10.0.4.*' must be an IPv4 address or CIDR network",
+        ),
     ],
-    ids=["short-password", "no-receiver", "bad-url"],
+    ids=["short-password", "no-receiver", "bad-url", "wildcard-allow-ip"],
 )  # fmt: skip
 def test_bad_gateway_input_stops_before_any_change(lab_running, extra_vars, message):
     playbook = "playbooks/sms_gateways.yml"

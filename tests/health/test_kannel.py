@@ -27,7 +27,11 @@ def test_bearerbox_and_smsbox_run_as_kannel(host):
 
 def test_ports(host, kannel):
     assert host.socket(f"tcp://0.0.0.0:{kannel['kannel_admin_port']}").is_listening
+    # applications reach smsbox only through the guard
     assert host.socket(f"tcp://0.0.0.0:{kannel['kannel_sendsms_port']}").is_listening
+    assert host.service("haproxy").is_running
+    assert host.socket(f"tcp://127.0.0.1:{kannel['kannel_smsbox_sendsms_port']}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{kannel['kannel_smsbox_sendsms_port']}").is_listening
     smsbox_port = kannel["kannel_smsbox_port"]
     assert host.socket(f"tcp://127.0.0.1:{smsbox_port}").is_listening
     assert not host.socket(f"tcp://0.0.0.0:{smsbox_port}").is_listening
