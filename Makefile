@@ -27,7 +27,7 @@ PLAYBOOK := ansible-playbook
 TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
-        lab-image-clean lab-summary deploy check health test lint unit molecule e2e env-check bench-sms
+        lab-image-clean lab-summary deploy check health test lint unit molecule e2e env-check bench-sms bench-db drill
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -144,3 +144,10 @@ e2e: venv ## The lab end to end: up, converge, health, zero-change re-run, bad i
 
 bench-sms: venv ## SMS tier: throughput (one and both nodes), sendsms->DLR latency, kill-test loss
 	cd tests/e2e && python bench_sms_gateway.py --messages $(or $(MESSAGES),1000) --runs $(or $(RUNS),3)
+
+drill: venv ## Rehearse an incident in the lab: make drill SCENARIO=failover
+	@test -f playbooks/drills/$(SCENARIO).yml || { echo "Unknown SCENARIO '$(SCENARIO)'. Known: $$(ls playbooks/drills/*.yml | xargs -n1 basename | sed 's/.yml$$//' | tr '\n' ' ')" >&2; exit 2; }
+	$(PLAYBOOK) -i stacks/lab playbooks/drills/$(SCENARIO).yml
+
+bench-db: venv ## Database tier: failover drill RUNS times; time until writes succeed again, transactions lost
+	python tests/e2e/bench_db_failover.py --runs $(or $(RUNS),3)

@@ -24,20 +24,23 @@ ROLES = Path(__file__).resolve().parents[2] / "roles"
 
 # Runs on the host under test: several services answer only the host itself (or its network).
 _HTTP_SCRIPT = (
-    "import sys, urllib.request, urllib.error\n"
+    "import ssl, sys, urllib.request, urllib.error\n"
     "data = sys.argv[3].encode() if sys.argv[3] else None\n"
+    "tls = ssl.create_default_context(cafile=sys.argv[4]) if sys.argv[4] else None\n"
     "req = urllib.request.Request(sys.argv[2], data=data, method=sys.argv[1],"
     " headers={'Content-Type': 'application/json'})\n"
     "try:\n"
-    "    r = urllib.request.urlopen(req, timeout=10); print(r.status); print(r.read().decode())\n"
+    "    r = urllib.request.urlopen(req, timeout=10, context=tls); print(r.status); print(r.read().decode())\n"
     "except urllib.error.HTTPError as e:\n"
     "    print(e.code); print(e.read().decode())\n"
 )
 
 
-def host_http(host, method: str, url: str, body: dict | None = None) -> tuple[int, str]:
-    """An HTTP request made from the host itself: (status, body)."""
-    out = host.check_output("python3 -c %s %s %s %s", _HTTP_SCRIPT, method, url, json.dumps(body) if body else "")
+def host_http(host, method: str, url: str, body: dict | None = None, cafile: str = "") -> tuple[int, str]:
+    """An HTTP request made from the host itself: (status, body). HTTPS trusts `cafile` (a path on the host)."""
+    out = host.check_output(
+        "python3 -c %s %s %s %s %s", _HTTP_SCRIPT, method, url, json.dumps(body) if body else "", cafile
+    )
     status, _, text = out.partition("\n")
     return int(status), text
 

@@ -1,0 +1,59 @@
+"""Health of an etcd member, Patroni's DCS (read-only: safe against production)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+testinfra_hosts = ["ansible://db"]
+
+TLS = "/etc/etcd/tls"
+
+
+@pytest.fixture
+def etcd(role_vars):
+    return role_vars("etcd")
+
+
+def etcdctl(host, etcd, *args: str) -> str:
+    return host.check_output(
+        "etcdctl --endpoints=https://127.0.0.1:%s --cacert=%s/ca.crt --cert=%s/member.crt --key=%s/member.key "
+        + " ".join(["%s"] * len(args)),
+        str(etcd["etcd_client_port"]), TLS, TLS, TLS, *args,
+    )  # fmt: skip
+
+
+def test_runs_as_etcd_and_listens_on_tls_ports(host, etcd):
+    service = host.service("etcd")
+    assert service.is_running and service.is_enabled
+    assert host.process.get(comm="etcd").user == "etcd"
+    for port in (etcd["etcd_client_port"], etcd["etcd_peer_port"]):
+        assert host.socket(f"tcp://0.0.0.0:{port}").is_listening
+
+
+def test_key_is_private(host):
+    key = host.file(f"{TLS}/member.key")
+    assert key.user == "root" and key.group == "etcd" and key.mode == 0o640
+
+
+def test_member_is_healthy(host, etcd):
+    health = json.loads(etcdctl(host, etcd, "endpoint", "health", "--write-out=json"))
+    assert health[0]["health"] is True, health
+
+
+def test_every_configured_member_has_joined(host, etcd):
+    members = json.loads(etcdctl(host, etcd, "member", "list", "--write-out=json"))["members"]
+    assert sorted(m["name"] for m in members) == sorted(etcd["etcd_members"])
+    # peers talk TLS; a member on http would mean a config left from Debian's default
+    assert all(url.startswith("https://") for m in members for url in m["peerURLs"] + m["clientURLs"])
+
+
+def test_clients_without_a_certificate_are_refused(host, etcd):
+    # Anyone who reaches port 2379 without a certificate signed by the CA gets nothing.
+    result = host.run(
+        "etcdctl --endpoints=https://127.0.0.1:%s --cacert=%s/ca.crt --command-timeout=3s get /",
+        str(etcd["etcd_client_port"]),
+        TLS,
+    )
+    assert result.rc != 0
