@@ -122,3 +122,28 @@ def test_bad_gateway_input_stops_before_any_change(lab_running, extra_vars, mess
     assert result.returncode != 0
     assert message in result.stdout, result.stdout[-3000:]
     assert recap(result.stdout)["sms1"]["changed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        (
+            {"patroni_synchronous_mode": True, "patroni_members": ["db1"], "etcd_members": ["db1"]},
+            "patroni_synchronous_mode is on but patroni_members has 1 member",
+        ),
+        ({"patroni_superuser_password": ""}, "patroni_superuser_password: need at least 12 characters"),
+        ({"patroni_ttl": "soon"}, "patroni_ttl"),
+        ({"patroni_loop_wait": 20}, "must be at most patroni_ttl"),
+        (
+            {"postgresql_hba_entries": [{"type": "hostssl", "database": "all", "user": "all",
+                                         "address": "0.0.0.0/0", "method": "trust"}]},
+            "and trust only with type local",
+        ),
+    ],
+    ids=["sync-with-one-member", "missing-password", "wrong-type", "lease-too-short", "trust-over-tcp"],
+)  # fmt: skip
+def test_bad_database_input_stops_before_any_change(lab_running, extra_vars, message):
+    result = run("ansible-playbook", "-i", "stacks/lab", "playbooks/databases.yml", "-e", json.dumps(extra_vars))
+    assert result.returncode != 0
+    assert " ".join(message.split()) in " ".join(result.stdout.split()), result.stdout[-3000:]
+    assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
