@@ -8,8 +8,6 @@ import pytest
 
 testinfra_hosts = ["ansible://db"]
 
-TLS = "/etc/etcd/tls"
-
 
 @pytest.fixture
 def etcd(role_vars):
@@ -17,11 +15,8 @@ def etcd(role_vars):
 
 
 def etcdctl(host, etcd, *args: str) -> str:
-    return host.check_output(
-        "etcdctl --endpoints=https://127.0.0.1:%s --cacert=%s/ca.crt --cert=%s/member.crt --key=%s/member.key "
-        + " ".join(["%s"] * len(args)),
-        str(etcd["etcd_client_port"]), TLS, TLS, TLS, *args,
-    )  # fmt: skip
+    """The role's own etcdctl command line (its endpoint and member certificate)."""
+    return host.check_output(etcd["__etcd_etcdctl"] + " " + " ".join(["%s"] * len(args)), *args)
 
 
 def test_runs_as_etcd_and_listens_on_tls_ports(host, etcd):
@@ -32,8 +27,8 @@ def test_runs_as_etcd_and_listens_on_tls_ports(host, etcd):
         assert host.socket(f"tcp://0.0.0.0:{port}").is_listening
 
 
-def test_key_is_private(host):
-    key = host.file(f"{TLS}/member.key")
+def test_key_is_private(host, etcd):
+    key = host.file(f"{etcd['__etcd_tls_dir']}/member.key")
     assert key.user == "root" and key.group == "etcd" and key.mode == 0o640
 
 
@@ -54,6 +49,6 @@ def test_clients_without_a_certificate_are_refused(host, etcd):
     result = host.run(
         "etcdctl --endpoints=https://127.0.0.1:%s --cacert=%s/ca.crt --command-timeout=3s get /",
         str(etcd["etcd_client_port"]),
-        TLS,
+        etcd["__etcd_tls_dir"],
     )
     assert result.rc != 0

@@ -11,24 +11,34 @@ from conftest import host_http
 
 testinfra_hosts = ["ansible://db"]
 
-CA = "/etc/patroni/tls/ca.crt"
-
 
 @pytest.fixture
 def patroni(role_vars):
     return role_vars("patroni")
 
 
+def ca_file(patroni) -> str:
+    """The CA the members' certificates come from, where the role installed it."""
+    return f"{patroni['__patroni_tls_dir']}/ca.crt"
+
+
 def rest(host, patroni, path: str) -> tuple[int, str]:
-    return host_http(host, "GET", f"https://{host.inventory_name}:{patroni['patroni_restapi_port']}{path}", cafile=CA)
+    url = f"https://{host.inventory_name}:{patroni['patroni_restapi_port']}{path}"
+    return host_http(host, "GET", url, cafile=ca_file(patroni))
 
 
-def psql(host, sql: str, port: int | None = None, user: str = "", password: str = "", database: str = "postgres"):
+@pytest.fixture
+def psql(host, patroni):
     """Run one statement: as postgres on the local socket, or over TLS through the router."""
-    if port is None:
-        return host.run("runuser -u postgres -- psql -XAt -d %s -c %s", database, sql)
-    dsn = f"host={host.inventory_name} port={port} dbname={database} user={user} sslmode=verify-full sslrootcert={CA}"
-    return host.run("env PGPASSWORD=%s PGCONNECT_TIMEOUT=5 psql -XAt %s -c %s", password, dsn, sql)
+
+    def run(sql: str, port: int | None = None, user: str = "", password: str = "", database: str = "postgres"):
+        if port is None:
+            return host.run("runuser -u postgres -- psql -XAt -d %s -c %s", database, sql)
+        dsn = (f"host={host.inventory_name} port={port} dbname={database} user={user}"
+               f" sslmode=verify-full sslrootcert={ca_file(patroni)}")  # fmt: skip
+        return host.run("env PGPASSWORD=%s PGCONNECT_TIMEOUT=5 psql -XAt %s -c %s", password, dsn, sql)
+
+    return run
 
 
 def test_patroni_runs_postgresql(host, patroni):
@@ -60,8 +70,8 @@ def test_cluster_settings_match_the_variables(host, patroni):
     assert config["maximum_lag_on_failover"] == patroni["patroni_maximum_lag_on_failover"]
 
 
-def test_server_runs_with_tls_scram_and_pgaudit(host):
-    settings = psql(host, "SELECT name || '=' || setting FROM pg_settings WHERE name IN "
+def test_server_runs_with_tls_scram_and_pgaudit(host, psql):
+    settings = psql("SELECT name || '=' || setting FROM pg_settings WHERE name IN "
                           "('ssl', 'password_encryption', 'shared_preload_libraries', 'data_checksums')")  # fmt: skip
     assert settings.rc == 0, settings.stderr
     assert set(settings.stdout.split()) == {
@@ -71,23 +81,27 @@ def test_server_runs_with_tls_scram_and_pgaudit(host):
 
 def test_changes_through_the_rest_api_need_the_password(host, patroni):
     status, _ = host_http(
-        host, "PATCH", f"https://{host.inventory_name}:{patroni['patroni_restapi_port']}/config", {"ttl": 31}, cafile=CA
+        host,
+        "PATCH",
+        f"https://{host.inventory_name}:{patroni['patroni_restapi_port']}/config",
+        {"ttl": 31},
+        cafile=ca_file(patroni),
     )
     assert status == 401
 
 
 @pytest.mark.parametrize("database", ["cfm"])
-def test_router_read_write_port_reaches_the_leader(host, patroni, database):
+def test_router_read_write_port_reaches_the_leader(host, patroni, database, psql):
     db = next((d for d in patroni["patroni_databases"] if d["name"] == database), None)
     assert db, f"no database {database} in patroni_databases"
-    result = psql(host, "SELECT pg_is_in_recovery()", patroni["patroni_router_rw_port"],
+    result = psql("SELECT pg_is_in_recovery()", patroni["patroni_router_rw_port"],
                   db["app_user"], db["app_password"], database)  # fmt: skip
     assert result.rc == 0 and result.stdout.strip() == "f", result.stderr
 
 
-def test_router_read_only_port_reaches_replicas_only(host, patroni):
+def test_router_read_only_port_reaches_replicas_only(host, patroni, psql):
     db = patroni["patroni_databases"][0]
-    result = psql(host, "SELECT pg_is_in_recovery()", patroni["patroni_router_ro_port"],
+    result = psql("SELECT pg_is_in_recovery()", patroni["patroni_router_ro_port"],
                   db["app_user"], db["app_password"], db["name"])  # fmt: skip
     if len(patroni["patroni_members"]) > 1:
         assert result.rc == 0 and result.stdout.strip() == "t", result.stderr
@@ -95,16 +109,16 @@ def test_router_read_only_port_reaches_replicas_only(host, patroni):
         assert result.rc != 0, result.stdout
 
 
-def test_application_role_writes_rows_but_not_the_schema(host, patroni):
+def test_application_role_writes_rows_but_not_the_schema(host, patroni, psql):
     for db in patroni["patroni_databases"]:
-        refused = psql(host, "BEGIN; CREATE TABLE health_probe (id int); ROLLBACK",
+        refused = psql("BEGIN; CREATE TABLE health_probe (id int); ROLLBACK",
                        patroni["patroni_router_rw_port"], db["app_user"], db["app_password"], db["name"])  # fmt: skip
         assert refused.rc != 0 and "permission denied" in refused.stderr, (db["name"], refused.stderr)
-        elsewhere = psql(host, "SELECT 1", patroni["patroni_router_rw_port"], db["app_user"], db["app_password"])
+        elsewhere = psql("SELECT 1", patroni["patroni_router_rw_port"], db["app_user"], db["app_password"])
         assert elsewhere.rc != 0 and "no pg_hba.conf entry" in elsewhere.stderr, elsewhere.stderr
 
 
-def test_wrong_password_is_refused(host, patroni):
+def test_wrong_password_is_refused(host, patroni, psql):
     db = patroni["patroni_databases"][0]
-    result = psql(host, "SELECT 1", patroni["patroni_router_rw_port"], db["app_user"], "not-the-password", db["name"])
+    result = psql("SELECT 1", patroni["patroni_router_rw_port"], db["app_user"], "not-the-password", db["name"])
     assert result.rc != 0 and "password authentication failed" in result.stderr
