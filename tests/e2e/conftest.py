@@ -8,9 +8,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+
+
+def lab_hosts() -> set[str]:
+    """Every host of the lab inventory."""
+    inventory = yaml.safe_load((REPO / "stacks/lab/hosts.yml").read_text())
+    return {name for group in inventory["all"]["children"].values() for name in group["hosts"]}
 
 
 def run(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -37,5 +44,5 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 @pytest.fixture(scope="session")
 def lab_running():
     ps = run("podman", "ps", "--quiet", "--filter", "label=io.govops.lab=govops-lab")
-    if len(ps.stdout.split()) != 9:
+    if len(ps.stdout.split()) != len(lab_hosts()):
         pytest.fail("the e2e tests need the lab up (make e2e brings it up): " + ps.stdout + ps.stderr)

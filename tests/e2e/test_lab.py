@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import recap, run
 
-LAB_HOSTS = {"db1", "db2", "db3", "backup1", "sms1", "sms2", "smsc1", "mon1", "k8s1"}
+LAB_HOSTS = {"db1", "db2", "db3", "backup1", "scratch1", "sms1", "sms2", "smsc1", "mon1", "k8s1"}
 
 
 def test_second_converge_reports_zero_changes(lab_running):

@@ -10,7 +10,7 @@ import yaml
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 ENVS = sorted(p.parent.name for p in STACKS.glob("*/hosts.yml"))
-LAB_ONLY_GROUPS = {"smsc_simulator"}
+LAB_ONLY_GROUPS = {"smsc_simulator", "restore_scratch"}
 
 
 def hosts_by_group(env: str) -> dict[str, dict]:
@@ -44,4 +44,4 @@ def test_lab_ports_and_addresses_are_unique_and_inside_the_subnet():
     assert len(set(ports)) == len(ports)
     assert len(set(addresses)) == len(addresses)
     assert all(ipaddress.ip_address(a) in subnet for a in addresses)
-    assert {"db1", "db2", "db3", "backup1", "sms1", "sms2", "smsc1", "mon1", "k8s1"} == set(hosts)
+    assert {"db1", "db2", "db3", "backup1", "scratch1", "sms1", "sms2", "smsc1", "mon1", "k8s1"} == set(hosts)
