@@ -147,3 +147,20 @@ def test_bad_database_input_stops_before_any_change(lab_running, extra_vars, mes
     assert result.returncode != 0
     assert " ".join(message.split()) in " ".join(result.stdout.split()), result.stdout[-3000:]
     assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"pgbackrest_retention_full": 0}, "pgbackrest_retention_full is 0; it must be 1 or more"),
+        ({"pgbackrest_retention_diff": "weekly"}, "pgbackrest_retention_diff"),
+        ({"pgbackrest_cipher_pass": ""}, "pgbackrest_cipher_pass must be set"),
+        ({"pgbackrest_schedule_full": "every sunday"}, "pgbackrest_schedule_full is not a systemd calendar expression"),
+    ],
+    ids=["retention-zero", "wrong-type", "missing-passphrase", "bad-schedule"],
+)  # fmt: skip
+def test_bad_backup_input_stops_before_any_change(lab_running, extra_vars, message):
+    result = run("ansible-playbook", "-i", "stacks/lab", "playbooks/backups.yml", "-e", json.dumps(extra_vars))
+    assert result.returncode != 0
+    assert " ".join(message.split()) in " ".join(result.stdout.split()), result.stdout[-3000:]
+    assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
