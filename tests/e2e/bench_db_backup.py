@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import time
@@ -63,9 +64,11 @@ def churn(percent: int) -> None:
 
 def archive_lag(host: str) -> float:
     """Seconds from a commit until the WAL segment holding it is archived (no other load)."""
-    sql = ("CREATE TABLE IF NOT EXISTS bench_lag (at timestamptz); INSERT INTO bench_lag VALUES (now());"
-           " SELECT pg_walfile_name(pg_current_wal_insert_lsn())")  # fmt: skip
-    segment = ansible(host, f"psql -XAt -c '{sql}'", user="postgres").strip().splitlines()[-1]
+    # the segment of the transaction's own record (after a commit a WAL switch may already have
+    # moved the insert position into the next, empty segment)
+    sql = ("CREATE TABLE IF NOT EXISTS bench_lag (at timestamptz); BEGIN; INSERT INTO bench_lag VALUES (now());"
+           " SELECT pg_walfile_name(pg_current_wal_insert_lsn()); COMMIT")  # fmt: skip
+    segment = re.search(r"\b[0-9A-F]{24}\b", ansible(host, f"psql -XAtq -c '{sql}'", user="postgres")).group(0)
     committed = time.monotonic()
     while time.monotonic() - committed < 600:
         archived = ansible(host, "psql -XAt -c 'SELECT coalesce(last_archived_wal, chr(48)) FROM pg_stat_archiver'",
