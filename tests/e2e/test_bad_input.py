@@ -124,43 +124,37 @@ def test_bad_gateway_input_stops_before_any_change(lab_running, extra_vars, mess
     assert recap(result.stdout)["sms1"]["changed"] == 0
 
 
+DATABASES = "playbooks/databases.yml"
+BACKUPS = "playbooks/backups.yml"
+
+
 @pytest.mark.parametrize(
-    ("extra_vars", "message"),
+    ("playbook", "extra_vars", "message"),
     [
         (
-            {"patroni_synchronous_mode": True, "patroni_members": ["db1"], "etcd_members": ["db1"]},
+            DATABASES, {"patroni_synchronous_mode": True, "patroni_members": ["db1"], "etcd_members": ["db1"]},
             "patroni_synchronous_mode is on but patroni_members has 1 member",
         ),
-        ({"patroni_superuser_password": ""}, "patroni_superuser_password: need at least 12 characters"),
-        ({"patroni_ttl": "soon"}, "patroni_ttl"),
-        ({"patroni_loop_wait": 20}, "must be at most patroni_ttl"),
+        (DATABASES, {"patroni_superuser_password": ""}, "patroni_superuser_password: need at least 12 characters"),
+        (DATABASES, {"patroni_ttl": "soon"}, "patroni_ttl"),
+        (DATABASES, {"patroni_loop_wait": 20}, "must be at most patroni_ttl"),
         (
-            {"postgresql_hba_entries": [{"type": "hostssl", "database": "all", "user": "all",
-                                         "address": "0.0.0.0/0", "method": "trust"}]},
+            DATABASES, {"postgresql_hba_entries": [{"type": "hostssl", "database": "all", "user": "all",
+                                                    "address": "0.0.0.0/0", "method": "trust"}]},
             "and trust only with type local",
         ),
+        (BACKUPS, {"pgbackrest_retention_full": 0}, "pgbackrest_retention_full is 0; it must be 1 or more"),
+        (BACKUPS, {"pgbackrest_retention_diff": "weekly"}, "pgbackrest_retention_diff"),
+        (BACKUPS, {"pgbackrest_cipher_pass": ""}, "pgbackrest_cipher_pass must be set"),
+        (BACKUPS, {"pgbackrest_schedule_full": "every sunday"},
+         "pgbackrest_schedule_full is not a systemd calendar expression"),
     ],
-    ids=["sync-with-one-member", "missing-password", "wrong-type", "lease-too-short", "trust-over-tcp"],
+    ids=["db-sync-with-one-member", "db-missing-password", "db-wrong-type", "db-lease-too-short", "db-trust-over-tcp",
+         "backup-retention-zero", "backup-wrong-type", "backup-missing-passphrase", "backup-bad-schedule"],
 )  # fmt: skip
-def test_bad_database_input_stops_before_any_change(lab_running, extra_vars, message):
-    result = run("ansible-playbook", "-i", "stacks/lab", "playbooks/databases.yml", "-e", json.dumps(extra_vars))
-    assert result.returncode != 0
-    assert " ".join(message.split()) in " ".join(result.stdout.split()), result.stdout[-3000:]
-    assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
-
-
-@pytest.mark.parametrize(
-    ("extra_vars", "message"),
-    [
-        ({"pgbackrest_retention_full": 0}, "pgbackrest_retention_full is 0; it must be 1 or more"),
-        ({"pgbackrest_retention_diff": "weekly"}, "pgbackrest_retention_diff"),
-        ({"pgbackrest_cipher_pass": ""}, "pgbackrest_cipher_pass must be set"),
-        ({"pgbackrest_schedule_full": "every sunday"}, "pgbackrest_schedule_full is not a systemd calendar expression"),
-    ],
-    ids=["retention-zero", "wrong-type", "missing-passphrase", "bad-schedule"],
-)  # fmt: skip
-def test_bad_backup_input_stops_before_any_change(lab_running, extra_vars, message):
-    result = run("ansible-playbook", "-i", "stacks/lab", "playbooks/backups.yml", "-e", json.dumps(extra_vars))
+def test_bad_tier_input_stops_every_host_before_any_change(lab_running, playbook, extra_vars, message):
+    """The database and backup tiers check all their hosts' input before any host changes."""
+    result = run("ansible-playbook", "-i", "stacks/lab", playbook, "-e", json.dumps(extra_vars))
     assert result.returncode != 0
     assert " ".join(message.split()) in " ".join(result.stdout.split()), result.stdout[-3000:]
     assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
