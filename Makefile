@@ -17,6 +17,10 @@ export CONTAINERS_CONF := $(CURDIR)/playbooks/lab/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= $(if $(CI),0,1)
 export PY_COLORS ?= $(if $(CI),0,1)
+# The Pulumi engine stays offline: plugins only from .toolchain/bin, no update check.
+export PATH := $(CURDIR)/.toolchain/bin:$(PATH)
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
+export PULUMI_SKIP_UPDATE_CHECK := true
 
 # What the controller needs from Debian: Podman (runc, netavark + aardvark-dns for the lab
 # network's DNS, iptables for its NAT), debootstrap for the lab image, promtool (prometheus).
@@ -28,7 +32,7 @@ TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
         lab-image-clean lab-summary deploy check health test lint unit molecule e2e env-check bench-sms bench-db \
-        bench-backup drill
+        bench-backup drill toolchain
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,7 +44,13 @@ env-check:
 
 ## ---- setup -------------------------------------------------------------------------------
 
-setup: apt-packages venv ## Install what the controller needs (idempotent)
+setup: apt-packages venv toolchain ## Install what the controller needs (idempotent)
+
+# The Pulumi CLI, the lab's Kubernetes control plane and kwok, built from the pinned modules in
+# tools/ into a cache outside the clone ($(TOOLCHAIN_CACHE)); only what is missing is built.
+TOOLCHAIN_CACHE ?= $(HOME)/.cache/govops/toolchain
+toolchain: venv ## Build the pinned Go tools that are missing (tools/*/go.mod) into .toolchain/bin
+	python tools/toolchain.py --cache $(TOOLCHAIN_CACHE)
 
 apt-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -128,7 +138,7 @@ lint: venv ## ansible-lint (production profile), yamllint, ruff
 unit: venv ## Unit tests (no lab needed)
 	pytest tests/unit -p no:cacheprovider
 
-molecule: venv lab-image ## Molecule (check, idempotence, verify) for every role
+molecule: venv lab-image toolchain ## Molecule (check, idempotence, verify) for every role
 	@for scenario in roles/*/molecule/default; do \
 	  role=$${scenario%/molecule/default}; echo "== molecule: $$role"; \
 	  (cd $$role && molecule test) || exit 1; \
