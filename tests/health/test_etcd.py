@@ -1,4 +1,4 @@
-"""Health of an etcd member, Patroni's DCS (read-only: safe against production)."""
+"""Health of an etcd member: Patroni's DCS, or the Kubernetes API's store (read-only: safe against production)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-testinfra_hosts = ["ansible://db"]
+testinfra_hosts = ["ansible://db", "ansible://k8s_control_plane"]
 
 
 @pytest.fixture
