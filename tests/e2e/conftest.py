@@ -21,11 +21,13 @@ def lab_hosts() -> set[str]:
 
 
 def run(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run a command from the repository root, as the Makefile would, and capture its output."""
+    """Run a command from the repository root, as the Makefile would, and capture its output.
+    A variable given as None in `env` is removed from the environment."""
+    environment = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0", **(env or {})}
     return subprocess.run(
         args,
         cwd=REPO,
-        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0", **(env or {})},
+        env={name: value for name, value in environment.items() if value is not None},
         capture_output=True,
         text=True,
         timeout=timeout,
