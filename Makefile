@@ -138,11 +138,17 @@ lint: venv ## ansible-lint (production profile), yamllint, ruff
 unit: venv ## Unit tests (no lab needed)
 	pytest tests/unit -p no:cacheprovider
 
+# Scenarios run MOLECULE_JOBS at a time (each in its own containers and network); each one's
+# output goes to reports/molecule/<role>.log and is shown when it fails.
+MOLECULE_JOBS ?= 2
 molecule: venv lab-image toolchain ## Molecule (check, idempotence, verify) for every role
-	@for scenario in roles/*/molecule/default; do \
-	  role=$${scenario%/molecule/default}; echo "== molecule: $$role"; \
-	  (cd $$role && molecule test) || exit 1; \
-	done
+	@mkdir -p reports/molecule
+	@ls -d roles/*/molecule/default | xargs -P $(MOLECULE_JOBS) -I{} bash -c ' \
+	  scenario={}; role=$${scenario%/molecule/default}; name=$${role#roles/}; start=$$(date +%s); \
+	  if (cd $$role && molecule test) > reports/molecule/$$name.log 2>&1; then \
+	    echo "== molecule: $$name passed in $$(( $$(date +%s) - start )) s"; \
+	  else echo "== molecule: $$name FAILED, the end of reports/molecule/$$name.log:"; \
+	    tail -n 120 reports/molecule/$$name.log; exit 255; fi'
 
 e2e: venv ## The lab end to end: up, converge, health, zero-change re-run, bad input, down
 	@$(MAKE) --no-print-directory lab-down >/dev/null

@@ -85,10 +85,10 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pinned_on_path(name: str, version: str) -> Path | None:
-    """A `pulumi` already on PATH that reports the pinned version is used as it is."""
+def pinned_on_path(name: str, version: str, own: Path) -> Path | None:
+    """A `pulumi` already on PATH (not our own link in `own`) that reports the pinned version."""
     found = shutil.which(name)
-    if found is None or name != "pulumi":
+    if found is None or Path(found).parent.resolve() == own.resolve():
         return None
     result = subprocess.run([found, "version"], capture_output=True, text=True, check=False)
     return Path(found) if result.stdout.strip() == version else None
@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             if not (TOOLS / family / "go.mod").is_file():
                 raise ToolchainError(f"unknown tool family {family!r}: there is no tools/{family}/go.mod")
             _, requires = parse_go_mod(TOOLS / family / "go.mod")
-            if family == "pulumi" and (found := pinned_on_path("pulumi", requires["github.com/pulumi/pulumi/pkg/v3"])):
+            if family == "pulumi" and (
+                found := pinned_on_path("pulumi", requires["github.com/pulumi/pulumi/pkg/v3"], args.out / "bin")
+            ):
                 print(f"toolchain: using {found} (already the pinned version)")
                 bins["pulumi"] = found
                 continue

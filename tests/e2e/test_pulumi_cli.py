@@ -29,42 +29,24 @@ def test_cli_prints_the_pinned_version():
     assert run(PULUMI, "version").stdout.strip() == pinned
 
 
+def stack_init(tmp_path, **extra: str):
+    """`pulumi stack init lab` with the passphrase secrets provider, in a project of tmp_path."""
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    (project / "Pulumi.yaml").write_text("name: govops-cli-test\nruntime: python\n")
+    init = ("stack", "init", "lab", "--secrets-provider", "passphrase", "--non-interactive", "--cwd", str(project))
+    return run(PULUMI, *init, env=offline(tmp_path, **extra))
+
+
 def test_stack_without_passphrase_is_refused_and_writes_no_state(tmp_path):
     (tmp_path / "state").mkdir()
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "Pulumi.yaml").write_text("name: govops-cli-test\nruntime: python\n")
-    env = offline(tmp_path)
-    result = run(
-        PULUMI,
-        "stack",
-        "init",
-        "lab",
-        "--secrets-provider",
-        "passphrase",
-        "--non-interactive",
-        "--cwd",
-        str(project),
-        env=env,
-    )
+    result = stack_init(tmp_path)
     assert result.returncode != 0
     assert "passphrase must be set with PULUMI_CONFIG_PASSPHRASE" in result.stderr + result.stdout
     assert not list((tmp_path / "state").rglob("*.json")), "a stack was written"
-    assert not (project / "Pulumi.lab.yaml").exists()
+    assert not (tmp_path / "project/Pulumi.lab.yaml").exists()
 
     (tmp_path / "passphrase").write_text("lab-only passphrase of this test\n")
-    env = offline(tmp_path, PULUMI_CONFIG_PASSPHRASE_FILE=str(tmp_path / "passphrase"))
-    result = run(
-        PULUMI,
-        "stack",
-        "init",
-        "lab",
-        "--secrets-provider",
-        "passphrase",
-        "--non-interactive",
-        "--cwd",
-        str(project),
-        env=env,
-    )
+    result = stack_init(tmp_path, PULUMI_CONFIG_PASSPHRASE_FILE=str(tmp_path / "passphrase"))
     assert result.returncode == 0, result.stderr
     assert list((tmp_path / "state").rglob("lab.json"))
