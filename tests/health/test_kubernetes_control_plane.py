@@ -32,9 +32,15 @@ def kcp(role_vars):
     return ControlPlaneVars(role_vars("kubernetes_control_plane"))
 
 
+def admin_curl(kcp) -> str:
+    """curl as the cluster's administrator (the certificates the role made on the host)."""
+    pki = kcp["pki_dir"]
+    return f"curl --silent --show-error --fail --cacert {pki}/ca.crt --cert {pki}/admin.crt --key {pki}/admin.key"
+
+
 def api(host, kcp, path: str, method: str = "GET", body: dict | None = None, content_type: str = "") -> dict:
     """A request to the API server as the administrator, from the host itself."""
-    command = kcp["curl"] + " -X %s"
+    command = admin_curl(kcp) + " -X %s"
     args = [method]
     if body is not None:
         command += " -H %s --data-binary %s"
@@ -55,7 +61,7 @@ def test_installed_binaries_are_the_pinned_ones(host, kcp):
 
 
 def test_api_is_ready_and_serves_the_pinned_version(host, kcp):
-    readyz = host.check_output(kcp["curl"] + " %s", kcp["api_url"] + "/readyz?verbose")
+    readyz = host.check_output(admin_curl(kcp) + " %s", kcp["api_url"] + "/readyz?verbose")
     assert readyz.rstrip().endswith("readyz check passed"), readyz
     assert "[+]etcd ok" in readyz
     version = api(host, kcp, "/version")
