@@ -45,29 +45,34 @@ class Lab:
 
     # --- HTTP -------------------------------------------------------------------------------
     @staticmethod
-    def http(method: str, url: str, body: dict | None = None, timeout: float = 15) -> tuple[int, str]:
+    def request(method: str, url: str, body: dict | None = None, timeout: float = 15) -> tuple[int, str, dict]:
+        """(status, body, headers with lower-case names); status 0 when no answer came."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, response.read().decode()
+                return response.status, response.read().decode(), {k.lower(): v for k, v in response.headers.items()}
         except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+            return error.code, error.read().decode(), {k.lower(): v for k, v in error.headers.items()}
         except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-            return 0, str(error)
+            return 0, str(error), {}
+
+    def http(self, method: str, url: str, body: dict | None = None, timeout: float = 15) -> tuple[int, str]:
+        return self.request(method, url, body, timeout)[:2]
 
     # --- the gateways -----------------------------------------------------------------------
+    def sendsms_query(self, node: str, params: dict) -> tuple[int, str, dict]:
+        """sendsms on a node's guard as the lab's CFM account; `params` add to or replace its fields
+        (a value of None leaves the field out)."""
+        fields = {"username": "cfm", "password": _secret("sendsms_password"), "from": SHORT_CODE, **params}
+        query = urllib.parse.urlencode({name: value for name, value in fields.items() if value is not None})
+        return self.request("GET", f"http://{self.address(node)}:13013/cgi-bin/sendsms?{query}")
+
     def sendsms(self, node: str, text: str, to: str, dlr_mask: int = 0) -> tuple[int, str]:
-        params = {
-            "username": "cfm",
-            "password": _secret("sendsms_password"),
-            "from": SHORT_CODE,
-            "to": to,
-            "text": text,
-        }
+        params = {"to": to, "text": text}
         if dlr_mask:
             params["dlr-mask"] = str(dlr_mask)
-        return self.http("GET", f"http://{self.address(node)}:13013/cgi-bin/sendsms?{urllib.parse.urlencode(params)}")
+        return self.sendsms_query(node, params)[:2]
 
     def metrics(self, node: str) -> dict[str, float]:
         """The exporter's samples, keyed by the whole series line (name and labels)."""
@@ -106,6 +111,10 @@ class Lab:
 
     def received_texts(self) -> list[str]:
         return [m["text"] for m in self.simulator("GET", "/messages")["messages"]]
+
+    def whole_texts(self) -> list[dict]:
+        """Messages as handsets show them: a concatenated message's parts joined (GET /texts)."""
+        return self.simulator("GET", "/texts")["texts"]
 
 
 def send_burst(lab: Lab, nodes: list[str], texts: list[str], workers: int = 16, dlr_mask: int = 0) -> dict[str, float]:

@@ -113,8 +113,12 @@ def test_bad_role_input_stops_before_any_change(lab_running, extra_vars, message
             {"kannel_sendsms_users": [{"username": "cfm", "password": "p4ssw0rd!", "allow_ips": ["10.0.4.*"]}]},
             "kannel_sendsms_users 'cfm': allow_ips entry '10.0.4.*' must be an IPv4 address or CIDR network",
         ),
+        (
+            {"kannel_sendsms_users": [{"username": "cfm", "password": "p4ssw0rd!", "max_messages": 0}]},
+            "kannel_sendsms_users 'cfm': max_messages must be from 1 to 255",
+        ),
     ],
-    ids=["short-password", "no-receiver", "bad-url", "wildcard-allow-ip"],
+    ids=["short-password", "no-receiver", "bad-url", "wildcard-allow-ip", "zero-parts"],
 )  # fmt: skip
 def test_bad_gateway_input_stops_before_any_change(lab_running, extra_vars, message):
     playbook = "playbooks/sms_gateways.yml"

@@ -71,6 +71,21 @@ def test_message_reaches_the_smsc_and_its_delivery_report_comes_back(host, kanne
     wait_for("the delivery report at the DLR URL", delivered)
 
 
+def test_khmer_text_reaches_the_smsc_as_ucs2_and_intact(host, kannel, simulator_url):
+    # the guard picks UCS-2 for a text GSM 03.38 cannot hold; Kannel alone would send '?'s
+    to = f"8551{uuid.uuid4().int % 10**7:07d}"
+    text = "សូមអរគុណ " + uuid.uuid4().hex[:8]
+    status, body = sendsms(host, kannel, text, to=to)
+    assert status == 202, (status, body)
+
+    def arrived():
+        texts = json.loads(host_http(host, "GET", f"{simulator_url}/texts")[1])["texts"]
+        return [t for t in texts if t["destination"] == to]
+
+    [received] = wait_for("the Khmer text at the SMSC", arrived)
+    assert (received["text"], received["data_coding"], received["parts"]) == (text, 8, 1)
+
+
 def test_citizen_reply_reaches_the_mo_url(host, simulator_url):
     text = f"reply {uuid.uuid4().hex[:12]}"
     status, body = host_http(host, "POST", f"{simulator_url}/mo", {"from": CITIZEN, "to": SHORT_CODE, "text": text})
@@ -95,8 +110,10 @@ def test_citizen_reply_reaches_the_mo_url(host, simulator_url):
         ({"to": "not-a-number"}, 400),
         # Kannel alone would cut it to max_messages parts and send them; the guard refuses it
         ({"text": "x" * 800}, 413),
+        # GSM 7-bit asked for a text it cannot carry: refused rather than sent as '?'
+        ({"text": " ក", "coding": "0"}, 400),
     ],
-    ids=["wrong-password", "no-credentials", "malformed-number", "oversized-text"],
+    ids=["wrong-password", "no-credentials", "malformed-number", "oversized-text", "khmer-as-gsm"],
 )
 def test_bad_sendsms_requests_are_refused_and_send_nothing(host, kannel, simulator_url, change, expected_status):
     marker = f"refused {uuid.uuid4().hex[:12]}"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from smpplib import consts, exceptions, smpp
+from smpplib import gsm as smpplib_gsm
 from smpplib.client import Client
 
 MODULE = Path(__file__).resolve().parents[2] / "roles/smsc_simulator/files/smsc_simulator.py"
@@ -158,7 +159,7 @@ def expect_closed(client: Client) -> None:
 
 def test_gsm_alphabet_round_trips_and_falls_back_to_ucs2():
     assert len(sim.GSM_BASIC) == 128
-    text = "Hello @ 5$ _ {x} €10 ÄÖ"
+    text = "Hello @ 5$ _ {x} €10 ÄÖ § \f"
     assert sim.gsm_decode(sim.gsm_encode(text)) == text
     assert sim.encode_text("Yes")[1] == sim.DATA_CODING_GSM
     payload, coding = sim.encode_text("សួស្តី")
@@ -167,6 +168,26 @@ def test_gsm_alphabet_round_trips_and_falls_back_to_ucs2():
     assert sim.receipt_excerpt("Hi @ $5 ល្អ, thanks a lot") == "Hi ? ?5 ???, thanks "
     udh = bytes([5, 0, 3, 7, 2, 1])
     assert sim.decode_text(udh + sim.gsm_encode("part one"), 0, sim.ESM_CLASS_UDHI) == "part one"
+
+
+def test_gsm_table_is_smpplibs_with_its_two_gaps_filled():
+    # 3GPP TS 23.038: 0x5F is the section sign, ESC 0x0A the form feed; smpplib has neither.
+    table = smpplib_gsm.GSM_CHARACTER_TABLE
+    assert [code for code in range(0x80) if sim.GSM_BASIC[code] != table[code]] == [0x5F]
+    assert sim.GSM_BASIC[0x5F] == "\u00a7"
+    assert sim.gsm_decode(bytes([0x1B, 0x0A])) == "\f"
+    with pytest.raises(ValueError, match="'`'"):
+        sim.gsm_encode("`")  # smpplib's filler is not a GSM character
+    assert sim.gsm_encode("€[]") == smpplib_gsm.gsm_encode("€[]")
+
+
+def test_a_part_that_cuts_a_character_is_told_apart():
+    assert sim.stands_alone(sim.gsm_encode("a€"), sim.DATA_CODING_GSM)
+    assert not sim.stands_alone(sim.gsm_encode("a€")[:-1], sim.DATA_CODING_GSM)  # ends in the escape
+    emoji = "\U0001f600".encode("utf-16-be")
+    assert sim.stands_alone(emoji, sim.DATA_CODING_UCS2)
+    assert not sim.stands_alone(emoji[:2], sim.DATA_CODING_UCS2)
+    assert not sim.stands_alone(emoji[2:], sim.DATA_CODING_UCS2)
 
 
 # Binds
@@ -248,6 +269,91 @@ def test_ucs2_submit_is_decoded(harness):
     )
     assert read(client, "submit_sm_resp").status == consts.SMPP_ESME_ROK
     assert harness.api("GET", "/messages")[1]["messages"][0]["text"] == "អរគុណ"
+
+
+# Whole texts (GET /texts)
+
+
+def submit_parts(client: Client, parts: list[bytes], data_coding: int, esm_class: int, **fields) -> None:
+    for part in parts:
+        client.send_message(
+            source_addr=SHORT_CODE,
+            destination_addr=CITIZEN,
+            short_message=part,
+            data_coding=data_coding,
+            esm_class=esm_class,
+            **fields,
+        )
+        assert read(client, "submit_sm_resp").status == consts.SMPP_ESME_ROK
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("ការពិនិត្យសុខភាព " * 10, consts.SMPP_ENCODING_ISO10646),
+        ("Thank you for visiting the health centre today. " * 5, consts.SMPP_ENCODING_DEFAULT),
+    ],
+    ids=["khmer-ucs2", "gsm"],
+)
+def test_parts_with_a_user_data_header_become_one_text(harness, text, encoding):
+    parts, data_coding, esm_class = smpplib_gsm.make_parts(text, encoding)
+    assert len(parts) > 1 and esm_class == consts.SMPP_GSMFEAT_UDHI
+    client = harness.bound("transmitter")
+    submit_parts(client, parts, data_coding, esm_class)
+    status, texts = harness.api("GET", "/texts")
+    assert status == 200 and texts["incomplete"] == []
+    [whole] = texts["texts"]
+    assert whole["text"] == text
+    assert whole["parts"] == len(parts)
+    assert whole["concatenation"] == "udh"
+    assert "".join(whole["part_texts"]) == text
+    assert whole["parts_stand_alone"] is True
+    messages = harness.api("GET", "/messages")[1]["messages"]
+    assert [m["part"]["sequence"] for m in messages] == list(range(1, len(parts) + 1))
+    assert [m["id"] for m in messages] == whole["ids"]
+
+
+def test_parts_with_sar_parameters_become_one_text_in_any_order(harness):
+    halves = ["Your feedback ", "matters to us"]
+    client = harness.bound("transmitter")
+    for number in (2, 1):
+        submit_parts(
+            client,
+            [sim.gsm_encode(halves[number - 1])],
+            0,
+            0,
+            sar_msg_ref_num=4242,
+            sar_total_segments=2,
+            sar_segment_seqnum=number,
+        )
+    [whole] = harness.api("GET", "/texts")[1]["texts"]
+    assert (whole["text"], whole["parts"], whole["concatenation"]) == ("".join(halves), 2, "sar")
+
+
+def test_a_character_cut_between_parts_is_reassembled_but_flagged(harness):
+    text = "\U0001f600" * 40  # 160 octets of UCS-2: smpplib cuts at 134, inside the 34th emoji
+    parts, data_coding, esm_class = smpplib_gsm.make_parts(text, consts.SMPP_ENCODING_ISO10646)
+    client = harness.bound("transmitter")
+    submit_parts(client, parts, data_coding, esm_class)
+    [whole] = harness.api("GET", "/texts")[1]["texts"]
+    assert whole["text"] == text
+    assert whole["parts_stand_alone"] is False
+    assert whole["part_octets"] == [134, 26]
+
+
+def test_a_message_missing_a_part_is_listed_as_incomplete(harness):
+    parts, data_coding, esm_class = smpplib_gsm.make_parts("x" * 200)
+    client = harness.bound("transmitter")
+    submit_parts(client, parts[:1], data_coding, esm_class)
+    status, texts = harness.api("GET", "/texts")
+    assert status == 200
+    assert texts["texts"] == []
+    [waiting] = texts["incomplete"]
+    assert (waiting["total"], waiting["received"]) == (2, [1])
+    submit_parts(client, parts[1:], data_coding, esm_class)
+    texts = harness.api("GET", "/texts")[1]
+    assert (texts["count"], texts["incomplete"]) == (1, [])
+    assert texts["texts"][0]["text"] == "x" * 200
 
 
 def test_receipt_waits_for_a_separate_receiver_of_the_same_account(harness):

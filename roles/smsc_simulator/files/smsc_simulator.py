@@ -7,7 +7,9 @@ for submits that asked for one, enquire_link, unbind, generic_nack for anything 
 Receipts and injected MO messages wait in a queue until a receiver or transceiver of the same
 system_id is bound, and are delivered again if the session goes away before acknowledging them.
 
-Control API (HTTP + JSON, default port 8775): GET /health, GET /stats, GET /messages[?limit=N],
+Control API (HTTP + JSON, default port 8775): GET /health, GET /stats, GET /messages[?limit=N]
+(each submit_sm, its part's text decoded), GET /texts[?limit=N] (whole messages: parts of a
+concatenated one, by user data header or SAR parameters, joined and decoded),
 POST /mo {"from", "to", "text"[, "system_id"]}, POST /fault {"mode": ...}, POST /reset.
 
 PDUs are encoded and decoded with smpplib; this module only frames them by command_length.
@@ -37,6 +39,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from smpplib import consts, exceptions, smpp
+from smpplib import gsm as smpplib_gsm
 from smpplib import pdu as smpplib_pdu
 from smpplib.client import SimpleSequenceGenerator
 
@@ -79,20 +82,23 @@ COUNTERS = (
     "mo_dropped",
 )
 
-# GSM 03.38 default alphabet, unpacked (one septet per octet), which is what Kannel sends
-# with data_coding 0 unless alt-charset is set.
-GSM_BASIC = (
-    "@\u00a3$\u00a5\u00e8\u00e9\u00f9\u00ec\u00f2\u00c7\n\u00d8\u00f8\r\u00c5\u00e5"
-    "\u0394_\u03a6\u0393\u039b\u03a9\u03a0\u03a8\u03a3\u0398\u039e\x1b\u00c6\u00e6\u00df\u00c9"
-    " !\"#\u00a4%&'()*+,-./0123456789:;<=>?"
-    "\u00a1ABCDEFGHIJKLMNOPQRSTUVWXYZ\u00c4\u00d6\u00d1\u00dc\u00a7"
-    "\u00bfabcdefghijklmnopqrstuvwxyz\u00e4\u00f6\u00f1\u00fc\u00e0"
-)
-GSM_EXTENSION = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[", 0x3D: "~", 0x3E: "]"}
-GSM_EXTENSION |= {0x40: "|", 0x65: "\u20ac"}
+# GSM 03.38, unpacked (one septet per octet), which is what Kannel sends with data_coding 0 unless
+# alt-charset is set. The table is smpplib's (index < 0x80: the default alphabet; 0x80 + c: the
+# extension character reached by ESC c; '`' fills codes without a character), with its two gaps
+# filled after 3GPP TS 23.038: 0x5F is '\u00a7' (smpplib has a filler there) and ESC 0x0A the form feed.
+_SMPPLIB_FILLER = "`"
+GSM_BASIC = smpplib_gsm.GSM_CHARACTER_TABLE[:0x5F] + "\u00a7" + smpplib_gsm.GSM_CHARACTER_TABLE[0x60:0x80]
+GSM_EXTENSION = {
+    code - 0x80: char
+    for code, char in enumerate(smpplib_gsm.GSM_CHARACTER_TABLE)
+    if code >= 0x80 and char != _SMPPLIB_FILLER
+} | {0x0A: "\f"}
 GSM_ESCAPE = 0x1B
 _GSM_ENCODE = {char: bytes([code]) for code, char in enumerate(GSM_BASIC) if code != GSM_ESCAPE}
 _GSM_ENCODE |= {char: bytes([GSM_ESCAPE, code]) for code, char in GSM_EXTENSION.items()}
+# Concatenation information elements of a user data header (3GPP TS 23.040 9.2.3.24).
+IEI_CONCAT_8BIT_REF = 0x00
+IEI_CONCAT_16BIT_REF = 0x08
 
 # Requests are parsed with their own sequence source so parsing never consumes a session's numbers.
 _PARSER_SEQUENCE = SimpleSequenceGenerator()
@@ -109,31 +115,85 @@ def gsm_encode(text: str) -> bytes:
     return bytes(out)
 
 
-def gsm_decode(data: bytes) -> str:
+def gsm_decode(data: bytes, strict: bool = False) -> str:
+    """Text of unpacked GSM 03.38 septets; strict: ValueError for an escape that leads nowhere."""
     chars = []
     escaped = False
     for octet in data:
         if escaped:
+            if strict and octet not in GSM_EXTENSION:
+                raise ValueError(f"escape followed by 0x{octet:02x}, which the extension table lacks")
             chars.append(GSM_EXTENSION.get(octet, " "))
             escaped = False
         elif octet == GSM_ESCAPE:
             escaped = True
         else:
             chars.append(GSM_BASIC[octet & 0x7F])
+    if escaped and strict:
+        raise ValueError("ends with an escape whose character is missing")
     return "".join(chars)
+
+
+@dataclass(frozen=True)
+class Concat:
+    """Where a part of a concatenated message belongs."""
+
+    reference: int
+    total: int
+    sequence: int  # from 1
+    carrier: str  # "udh" (a user data header) or "sar" (SMPP's sar_* parameters)
+
+    def as_dict(self) -> dict:
+        return {"reference": self.reference, "total": self.total, "sequence": self.sequence, "carrier": self.carrier}
+
+
+def split_udh(data: bytes, esm_class: int) -> tuple[bytes, Concat | None]:
+    """The user data without its header, and the concatenation the header declares, if any."""
+    if not (esm_class & ESM_CLASS_UDHI and data):
+        return data, None
+    header, body = data[1 : 1 + data[0]], data[1 + data[0] :]
+    concat = None
+    position = 0
+    while position + 2 <= len(header):
+        iei, size = header[position], header[position + 1]
+        value = header[position + 2 : position + 2 + size]
+        if iei == IEI_CONCAT_8BIT_REF and size == 3:
+            concat = Concat(value[0], value[1], value[2], "udh")
+        elif iei == IEI_CONCAT_16BIT_REF and size == 4:
+            concat = Concat(int.from_bytes(value[:2], "big"), value[2], value[3], "udh")
+        position += 2 + size
+    return body, concat
+
+
+def sar_concat(request) -> Concat | None:
+    """The concatenation declared by the SAR optional parameters, when all three are present."""
+    values = [getattr(request, name, None) for name in ("sar_msg_ref_num", "sar_total_segments", "sar_segment_seqnum")]
+    return Concat(*values, "sar") if all(value is not None for value in values) else None
+
+
+def decode_user_data(data: bytes, data_coding: int, strict: bool = False) -> str:
+    """Readable text of user data without a header; strict: ValueError where a character is cut."""
+    if data_coding == DATA_CODING_UCS2:
+        return data.decode("utf-16-be", errors="strict" if strict else "replace")
+    if data_coding == DATA_CODING_GSM:
+        return gsm_decode(data, strict)
+    if data_coding == 0x01:
+        return data.decode("ascii", errors="replace")
+    return data.decode("latin-1")
 
 
 def decode_text(data: bytes, data_coding: int, esm_class: int) -> str:
     """Readable text of a short message, without its user data header."""
-    if esm_class & ESM_CLASS_UDHI and data:
-        data = data[data[0] + 1 :]
-    if data_coding == DATA_CODING_UCS2:
-        return data.decode("utf-16-be", errors="replace")
-    if data_coding == DATA_CODING_GSM:
-        return gsm_decode(data)
-    if data_coding == 0x01:
-        return data.decode("ascii", errors="replace")
-    return data.decode("latin-1")
+    return decode_user_data(split_udh(data, esm_class)[0], data_coding)
+
+
+def stands_alone(user_data: bytes, data_coding: int) -> bool:
+    """A part a handset can show on its own: no character cut at either end."""
+    try:
+        decode_user_data(user_data, data_coding, strict=True)
+    except ValueError:
+        return False
+    return True
 
 
 def encode_text(text: str) -> tuple[bytes, int]:
@@ -207,6 +267,8 @@ class Message:
     esm_class: int
     registered_delivery: int
     received_at: float
+    user_data: bytes = b""  # the payload without its user data header
+    concat: Concat | None = None
     duplicate: bool = False
 
     def as_dict(self) -> dict:
@@ -221,7 +283,27 @@ class Message:
             "registered_delivery": self.registered_delivery,
             "received_at": iso_utc(self.received_at),
             "duplicate": self.duplicate,
+            "part": self.concat.as_dict() if self.concat else None,
         }
+
+
+def text_of(parts: list[Message]) -> dict:
+    """One message as the handset shows it: its parts' user data joined, then decoded."""
+    first = parts[0]
+    return {
+        "ids": [part.id for part in parts],
+        "system_id": first.system_id,
+        "source": first.source,
+        "destination": first.destination,
+        "data_coding": first.data_coding,
+        "parts": len(parts),
+        "concatenation": first.concat.carrier if first.concat and len(parts) > 1 else None,
+        "text": decode_user_data(b"".join(part.user_data for part in parts), first.data_coding),
+        "part_texts": [part.text for part in parts],
+        "part_octets": [len(part.user_data) for part in parts],
+        "parts_stand_alone": all(stands_alone(part.user_data, part.data_coding) for part in parts),
+        "received_at": iso_utc(parts[-1].received_at),
+    }
 
 
 @dataclass
@@ -293,6 +375,9 @@ class Stats:
         self.seen: collections.Counter[bytes] = collections.Counter()
         self.duplicates: dict[bytes, dict] = {}
         self.messages: collections.deque[Message] = collections.deque(maxlen=self.max_messages)
+        # Whole messages, their parts reassembled; parts of unfinished ones wait in `assembling`.
+        self.texts: collections.deque[dict] = collections.deque(maxlen=self.max_messages)
+        self.assembling: dict[tuple, dict[int, Message]] = {}
 
     def record(self, message: Message) -> None:
         # A duplicate is the same (source, destination, short_message) accepted more than once.
@@ -314,6 +399,27 @@ class Stats:
                 "count": count,
             }
         self.messages.append(message)
+        self.assemble(message)
+
+    def assemble(self, message: Message) -> None:
+        """File a part under its message; the message becomes a text once every part is in."""
+        concat = message.concat
+        if concat is None or concat.total <= 1:
+            self.texts.append(text_of([message]))
+            return
+        key = (message.system_id, message.source, message.destination, concat.reference, concat.total)
+        parts = self.assembling.setdefault(key, {})
+        parts[concat.sequence] = message
+        if set(parts) == set(range(1, concat.total + 1)):
+            del self.assembling[key]
+            self.texts.append(text_of([parts[number] for number in sorted(parts)]))
+
+    def incomplete(self) -> list[dict]:
+        return [
+            {"source": source, "destination": destination, "reference": reference, "total": total,
+             "received": sorted(parts)}
+            for (_, source, destination, reference, total), parts in self.assembling.items()
+        ]  # fmt: skip
 
 
 class Session:
@@ -627,6 +733,7 @@ class Simulator:
         if not payload and getattr(request, "message_payload", None):
             payload = request.message_payload
         data_coding, esm_class = request.data_coding or 0, request.esm_class or 0
+        user_data, concat = split_udh(payload, esm_class)
         return Message(
             id=str(next(self.ids)),
             system_id=session.system_id or "",
@@ -637,11 +744,13 @@ class Simulator:
             destination_ton=request.dest_addr_ton or 0,
             destination_npi=request.dest_addr_npi or 0,
             payload=payload,
-            text=decode_text(payload, data_coding, esm_class),
+            text=decode_user_data(user_data, data_coding),
             data_coding=data_coding,
             esm_class=esm_class,
             registered_delivery=request.registered_delivery or 0,
             received_at=time.time(),
+            user_data=user_data,
+            concat=concat or sar_concat(request),
         )
 
     def schedule_receipt(self, message: Message) -> None:
@@ -749,10 +858,19 @@ class Simulator:
         }
 
     def messages(self, limit: int | None) -> dict:
-        records = list(self.stats.messages)
-        if limit is not None:
-            records = records[-limit:] if limit else []
+        records = latest(self.stats.messages, limit)
         return {"count": len(records), "messages": [m.as_dict() for m in records]}
+
+    def texts(self, limit: int | None) -> dict:
+        records = latest(self.stats.texts, limit)
+        return {"count": len(records), "texts": records, "incomplete": self.stats.incomplete()}
+
+
+def latest(records: collections.deque, limit: int | None) -> list:
+    """The newest `limit` records (all of them when limit is None)."""
+    if limit is None:
+        return list(records)
+    return list(records)[-limit:] if limit else []
 
 
 def receipt_excerpt(text: str) -> str:
@@ -835,6 +953,8 @@ class ControlHandler(BaseHTTPRequestHandler):
             self.reply(HTTPStatus.OK, self.server.call(simulator.snapshot))
         elif url.path == "/messages":
             self.guard(lambda: self.reply(HTTPStatus.OK, self.server.call(simulator.messages, self.limit(url.query))))
+        elif url.path == "/texts":
+            self.guard(lambda: self.reply(HTTPStatus.OK, self.server.call(simulator.texts, self.limit(url.query))))
         elif url.path in ("/callbacks/dlr", "/callbacks/mo"):
             self.reply(HTTPStatus.OK, self.server.record_callback(url.path.rsplit("/", 1)[1], url.query))
         elif url.path == "/callbacks":
