@@ -23,8 +23,9 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 export PULUMI_SKIP_UPDATE_CHECK := true
 
 # What the controller needs from Debian: Podman (runc, netavark + aardvark-dns for the lab
-# network's DNS, iptables for its NAT), debootstrap for the lab image, promtool (prometheus).
-APT_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap openssh-client prometheus
+# network's DNS, iptables for its NAT), debootstrap for the lab image, promtool (prometheus);
+# tzdata and systemd-analyze for the staging/prod input checks, which run on the controller.
+APT_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap openssh-client prometheus tzdata systemd
 VENV_STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-lock.txt | sha256sum | cut -c1-12)
 
 PLAYBOOK := ansible-playbook
@@ -32,7 +33,7 @@ TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
         lab-image-clean lab-summary deploy check health test lint unit molecule e2e env-check bench-sms bench-db \
-        bench-backup drill toolchain
+        bench-backup drill toolchain vault-check
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -124,6 +125,11 @@ health: env-check venv ## Run the Testinfra health checks against an environment
 	@mkdir -p reports
 	pytest tests/health -p no:cacheprovider --hosts='ansible://all' \
 	  --ansible-inventory=$(INVENTORY) --junitxml=reports/health-$(ENV).xml
+
+# The vault is opened as ansible-playbook opens it: ANSIBLE_VAULT_PASSWORD_FILE, or
+# VAULT_ARGS=--ask-vault-pass; VAULT=<file> checks another file than group_vars/all/vault.yml.
+vault-check: env-check venv ## Keys the environment's vault lacks vs its vault.example.yml (names only)
+	@python playbooks/vault_check.py $(ENV) $(if $(VAULT),--vault $(VAULT)) $(VAULT_ARGS)
 
 ## ---- tests -------------------------------------------------------------------------------
 
