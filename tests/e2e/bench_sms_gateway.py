@@ -1,5 +1,7 @@
 """Benchmark of the lab's SMS tier: throughput through one and both gateway nodes (sendsms to the
-SMSC), sendsms-to-delivery-report latency, and loss in the bearerbox kill test.
+SMSC), in GSM 7-bit and in Khmer (UCS-2), the CPU time per message of the guard (HAProxy and its
+text check), smsbox and bearerbox, sendsms-to-delivery-report latency, and loss in the bearerbox
+kill test.
 
 Usage (lab up and converged): make bench-sms   [MESSAGES=1000 RUNS=3]
 All traffic goes to the lab's containers; every loop is bounded."""
@@ -14,12 +16,15 @@ from datetime import datetime
 
 from sms_lab import Lab, kill_bearerbox_mid_burst, send_burst, wait_until
 
+KHMER = " សូមអរគុណសម្រាប់ការមកពិនិត្យសុខភាព"  # UCS-2: what most CFM messages are
+PROGRAMS = ("haproxy", "smsbox", "bearerbox")
 
-def throughput(lab: Lab, nodes: list[str], messages: int) -> float:
+
+def throughput(lab: Lab, nodes: list[str], messages: int, suffix: str = "") -> float:
     """Messages per second from the first sendsms to the last arrival at the SMSC."""
     prefix = f"bench-{uuid.uuid4().hex[:8]}-"
     start = time.time()
-    accepted = send_burst(lab, nodes, [f"{prefix}{i:05d}" for i in range(messages)], workers=16)
+    accepted = send_burst(lab, nodes, [f"{prefix}{i:05d}{suffix}" for i in range(messages)], workers=16)
 
     def all_arrived():
         return len({t for t in lab.received_texts() if t.startswith(prefix)}) >= len(accepted)
@@ -59,7 +64,11 @@ def main() -> None:
     if not wait_until(lambda: lab.ready("sms1") and lab.ready("sms2"), 90):
         raise SystemExit("the gateways are not ready (make lab)")
 
+    before = lab.cpu_seconds("sms1", PROGRAMS)
     one = [throughput(lab, ["sms1"], args.messages) for _ in range(args.runs)]
+    after = lab.cpu_seconds("sms1", PROGRAMS)
+    khmer = [throughput(lab, ["sms1"], args.messages, KHMER) for _ in range(args.runs)]
+    after_khmer = lab.cpu_seconds("sms1", PROGRAMS)
     both = [throughput(lab, ["sms1", "sms2"], args.messages) for _ in range(args.runs)]
     latencies = sorted(x for _ in range(args.runs) for x in dlr_latency(lab, 200))
     kills = []
@@ -68,7 +77,12 @@ def main() -> None:
         wait_until(lambda: lab.ready("sms1"), 90)
 
     print(f"throughput, one node  : median {statistics.median(one):.0f} msg/s  runs {[round(x) for x in one]}")
+    print(f"throughput, one, Khmer: median {statistics.median(khmer):.0f} msg/s  runs {[round(x) for x in khmer]}")
     print(f"throughput, both nodes: median {statistics.median(both):.0f} msg/s  runs {[round(x) for x in both]}")
+    sent = args.messages * args.runs
+    for label, start, end in (("GSM  ", before, after), ("Khmer", after, after_khmer)):
+        costs = "  ".join(f"{p} {(end[p] - start[p]) * 1e6 / sent:.0f}" for p in PROGRAMS)
+        print(f"CPU per message, {label}: {costs} (microseconds on sms1)")
     p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
     print(f"sendsms -> DLR        : p50 {p50 * 1000:.0f} ms  p95 {p95 * 1000:.0f} ms  ({len(latencies)} reports)")
     for result in kills:

@@ -6,6 +6,7 @@ All traffic goes to the lab's own containers (their addresses on the lab network
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -101,6 +102,25 @@ class Lab:
 
     def podman(self, *args: str) -> None:
         subprocess.run(["podman", *args], check=True, capture_output=True, timeout=60)
+
+    def cpu_seconds(self, node: str, programs: tuple[str, ...]) -> dict[str, float]:
+        """CPU time (user + system) that the node's processes of each program have used so far."""
+        script = (
+            "for p in $0 $@; do for pid in $(pidof $p); do echo $p $(cut -d' ' -f14,15 /proc/$pid/stat); done; done"
+        )
+        out = subprocess.run(
+            ["podman", "exec", f"govops-lab-{node}", "sh", "-c", script, *programs],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        ticks = os.sysconf("SC_CLK_TCK")
+        used = dict.fromkeys(programs, 0.0)
+        for line in out.splitlines():
+            program, user, system = line.split()
+            used[program] += (int(user) + int(system)) / ticks
+        return used
 
     # --- the simulator ----------------------------------------------------------------------
     def simulator(self, method: str, path: str, body: dict | None = None):

@@ -135,11 +135,22 @@ function M.padding_udh(per_part)
   return table.concat(encoded)
 end
 
+-- Every two-digit hex escape, in either case, to its byte: gsub with a table is several times
+-- faster than with a function, and a Khmer text is three escapes a character.
+local HEX_DIGITS = "0123456789abcdefABCDEF"
+local ESCAPED = {}
+for i = 1, #HEX_DIGITS do
+  for j = 1, #HEX_DIGITS do
+    local pair = HEX_DIGITS:sub(i, i) .. HEX_DIGITS:sub(j, j)
+    ESCAPED[pair] = string.char(tonumber(pair, 16))
+  end
+end
+
 -- Percent-decoding of one query value ('+' is a space); nil when an escape is malformed.
 function M.url_decode(value)
   if value:find("%%%X") or value:find("%%%x?$") or value:find("%%%x%X") then return nil end
   value = value:gsub("%+", " ")
-  return (value:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+  return (value:gsub("%%(%x%x)", ESCAPED))
 end
 
 -- The query's fields in order: {name, raw value (still URL-encoded), source (the whole field)}.
