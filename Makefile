@@ -81,12 +81,13 @@ lock: ## Re-freeze requirements-lock.txt from requirements.txt (needs the regist
 timed = start=$$(date +%s); $(MAKE) --no-print-directory $(1); \
 	echo "$(1): $$(( $$(date +%s) - start )) s" >> $(TIMINGS)
 
-lab: ## Bring up the lab and converge it: setup, image, hosts, deploy, health, summary
+lab: ## Bring up the lab and converge it: setup, image, hosts, deploy, pulumi up, health, summary
 	@mkdir -p reports && : > $(TIMINGS)
 	@$(call timed,setup)
 	@$(call timed,lab-image)
 	@$(call timed,lab-hosts)
 	@$(call timed,deploy ENV=lab)
+	@$(call timed,pulumi-up)
 	@$(call timed,health ENV=lab)
 	@$(MAKE) --no-print-directory lab-summary
 	@echo "Timings:" && sed 's/^/  /' $(TIMINGS)
@@ -130,6 +131,26 @@ health: env-check venv ## Run the Testinfra health checks against an environment
 # VAULT_ARGS=--ask-vault-pass; VAULT=<file> checks another file than group_vars/all/vault.yml.
 vault-check: env-check venv ## Keys the environment's vault lacks vs its vault.example.yml (names only)
 	@python playbooks/vault_check.py $(ENV) $(if $(VAULT),--vault $(VAULT)) $(VAULT_ARGS)
+
+## ---- Kubernetes objects (Pulumi) ----------------------------------------------------------
+
+# The program in infra/ on an environment's stack (stacks/Pulumi.<env>.yaml names its state backend
+# and secrets provider); tools/pulumi_stack.py picks the Kubernetes provider: upstream wherever it
+# is installed, else, for the lab and render only, the lab's stand-in. PULUMI_ARGS go to the engine.
+.PHONY: preview up render pulumi-up
+PULUMI_STACK = $(VENV)/bin/python tools/pulumi_stack.py
+
+preview: env-check venv ## What `up` would change in an environment's Kubernetes objects
+	@$(PULUMI_STACK) preview --env $(ENV) -- $(PULUMI_ARGS)
+
+up: env-check venv ## Create or update an environment's Kubernetes objects (previews first)
+	@$(PULUMI_STACK) up --env $(ENV) -- $(PULUMI_ARGS)
+
+render: env-check venv ## An environment's manifests to reports/render/<env>/ (no cluster, no state)
+	@$(PULUMI_STACK) render --env $(ENV) -- $(PULUMI_ARGS)
+
+pulumi-up: venv
+	@$(MAKE) --no-print-directory up ENV=lab
 
 ## ---- tests -------------------------------------------------------------------------------
 

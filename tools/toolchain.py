@@ -1,10 +1,12 @@
 """Build the pinned Go tools (tools/<family>/go.mod) that no registry ships as binaries.
 
 Each family's `tool` directives are built with the machine's Go into a cache outside the
-clone, keyed by the family's go.mod and go.sum, the Go version and the build flags, so a
-fresh clone on the same machine reuses them. Only what is missing is built. The binaries are
-linked into .toolchain/bin and their checksums written to .toolchain/SHA256SUMS, which the
-lab's artifact checks read. Figures go to reports/toolchain.json.
+clone, keyed by the family's go.mod, go.sum and extra-files, the Go version and the build
+flags, so a fresh clone on the same machine reuses them. Only what is missing is built. A
+family's `extra-files` names files of its module that the tools run beside themselves; they are
+copied from the module cache next to the binaries. The binaries, and the launchers kept in
+tools/bin, are linked into .toolchain/bin and their checksums written to .toolchain/SHA256SUMS,
+which the lab's artifact checks read. Figures go to reports/toolchain.json.
 
     python tools/toolchain.py [--cache DIR] [--out .toolchain] [FAMILY ...]
 """
@@ -24,9 +26,13 @@ import time
 from pathlib import Path
 
 TOOLS = Path(__file__).resolve().parent
+# Small scripts of ours that the engine finds on PATH (e.g. the policy analyzer for `pypolicy`).
+LAUNCHERS = TOOLS / "bin"
 # Static, reproducible binaries: no cgo, no local paths, no VCS stamp, no symbol tables.
 BUILD_FLAGS = ["-trimpath", "-buildvcs=false"]
 BASE_LDFLAGS = "-s -w"
+# The variable the Pulumi CLI and its language host print as their version.
+PULUMI_VERSION_VAR = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version"
 
 
 class ToolchainError(RuntimeError):
@@ -49,8 +55,9 @@ def version_ldflags(family: str, requires: dict[str, str]) -> str:
         }
         return " ".join(f"-X {pkg}.{key}={value}" for key, value in stamps.items())
     if family == "pulumi":
-        version = requires["github.com/pulumi/pulumi/pkg/v3"]
-        return f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version={version}"
+        return f"-X {PULUMI_VERSION_VAR}={requires['github.com/pulumi/pulumi/pkg/v3']}"
+    if family == "pulumi-language-python":
+        return f"-X {PULUMI_VERSION_VAR}={requires['github.com/pulumi/pulumi/sdk/v3']}"
     return ""
 
 
@@ -69,6 +76,25 @@ def parse_go_mod(path: Path) -> tuple[list[str], dict[str, str]]:
             else:
                 requires[fields[0]] = fields[1]
     return tools, requires
+
+
+def extra_files(family: str) -> list[str]:
+    """The paths inside the family's module listed in tools/<family>/extra-files (may be none)."""
+    listing = TOOLS / family / "extra-files"
+    if not listing.is_file():
+        return []
+    lines = (line.strip() for line in listing.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def module_dir(module: str, family_dir: Path, env: dict[str, str]) -> Path:
+    """Where the module cache holds `module` (downloaded by the build that just ran)."""
+    result = subprocess.run(
+        ["go", "list", "-m", "-f", "{{.Dir}}", module], cwd=family_dir, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        raise ToolchainError(f"cannot find module {module} in the module cache: {result.stderr.strip()}")
+    return Path(result.stdout.strip())
 
 
 def go_version() -> str:
@@ -101,13 +127,15 @@ def build_family(family: str, cache: Path, goversion: str) -> tuple[Path, list[d
     if not tools:
         raise ToolchainError(f"{gomod}: no `tool` directives: nothing to build")
     ldflags = f"{BASE_LDFLAGS} {version_ldflags(family, requires)}".strip()
+    extras = extra_files(family)
     key_input = b"".join(p.read_bytes() for p in (gomod, gomod.with_name("go.sum")))
     key_input += f"{goversion} {BUILD_FLAGS} {ldflags}".encode()
+    key_input += "".join(f" {extra}" for extra in extras).encode()  # nothing for families without
     module = max((m for m in requires if tools[0].startswith(m + "/")), key=len)
     pin = requires[module]
     entry = cache / f"{family}-{pin}-{hashlib.sha256(key_input).hexdigest()[:12]}"
     names = [tool.rstrip("/").rsplit("/", 1)[-1] for tool in tools]
-    if all((entry / "bin" / name).is_file() for name in names):
+    if all((entry / "bin" / name).is_file() for name in names + [Path(e).name for e in extras]):
         return entry / "bin", [{"tool": n, "family": family, "cached": True} for n in names]
 
     staging = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=cache))
@@ -136,6 +164,13 @@ def build_family(family: str, cache: Path, goversion: str) -> tuple[Path, list[d
         (staging / "bin").mkdir()
         for name in names:
             (staging / name).rename(staging / "bin" / name)
+        source = module_dir(module, gomod.parent, env) if extras else None
+        for extra in extras:
+            if not (source / extra).is_file():
+                raise ToolchainError(f"tools/{family}/extra-files: {module} {pin} has no file {extra}")
+            # The module cache is read-only; the copy must be executable, as the tools run it.
+            shutil.copyfile(source / extra, staging / "bin" / Path(extra).name)
+            (staging / "bin" / Path(extra).name).chmod(0o755)
         staging.rename(entry)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -171,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             bin_dir, built = build_family(family, args.cache, goversion)
             figures += built
             bins.update({path.name: path for path in sorted(bin_dir.iterdir())})
+        bins.update({path.name: path for path in sorted(LAUNCHERS.glob("*"))})
     except ToolchainError as error:
         print(f"make toolchain: {error}", file=sys.stderr)
         return 2
@@ -182,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (link.is_symlink() and link.resolve() == target.resolve()):
             link.unlink(missing_ok=True)
             link.symlink_to(target)
-    sums = "".join(f"{sha256(target)}  {name}\n" for name, target in sorted(bins.items()))
+    # Every tool linked, also those of families not built in this run (make toolchain FAMILY).
+    linked = {link.name: link for link in sorted(link_dir.iterdir()) if link.exists()}
+    sums = "".join(f"{sha256(target)}  {name}\n" for name, target in linked.items())
     (args.out / "SHA256SUMS").write_text(sums)
     total = round(time.monotonic() - started, 1)
     built = [f for f in figures if not f["cached"]]

@@ -17,7 +17,7 @@ FAMILIES = sorted(p.parent.name for p in (REPO / "tools").glob("*/go.mod"))
 
 
 def test_every_family_is_pinned_and_builds_something():
-    assert FAMILIES == ["kubernetes", "kwok", "pulumi"]
+    assert FAMILIES == ["kubernetes", "kwok", "pulumi", "pulumi-language-python"]
     for family in FAMILIES:
         tools, requires = toolchain.parse_go_mod(REPO / "tools" / family / "go.mod")
         assert tools, family
@@ -43,6 +43,51 @@ def test_versions_are_stamped_into_the_binaries():
     assert toolchain.version_ldflags("pulumi", pulumi).endswith(
         "version.Version=" + pulumi["github.com/pulumi/pulumi/pkg/v3"]
     )
+
+
+def test_the_python_language_host_is_the_last_release_inside_sdk_v3():
+    tools, requires = toolchain.parse_go_mod(REPO / "tools/pulumi-language-python/go.mod")
+    assert tools == ["github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python"]
+    assert requires["github.com/pulumi/pulumi/sdk/v3"] == "v3.79.0", "later releases moved it to a refused module"
+    assert toolchain.version_ldflags("pulumi-language-python", requires).endswith("version.Version=v3.79.0")
+    # the scripts it runs beside itself come from its module, as the engine's own releases ship them
+    assert toolchain.extra_files("pulumi-language-python") == [
+        "python/cmd/pulumi-language-python-exec",
+        "python/dist/pulumi-resource-pulumi-python",
+        "python/dist/pulumi-analyzer-policy-python",
+    ]
+    assert toolchain.extra_files("kwok") == []
+
+
+def test_kubectl_is_built_with_the_control_plane_and_stamped_the_same_way():
+    tools, requires = toolchain.parse_go_mod(REPO / "tools/kubernetes/go.mod")
+    assert "k8s.io/kubernetes/cmd/kubectl" in tools
+    # `kubectl version --client` prints k8s.io/component-base/version's gitVersion (k8s 1.34)
+    assert "-X k8s.io/component-base/version.gitVersion=v1.34.4" in toolchain.version_ldflags("kubernetes", requires)
+
+
+def test_policy_packs_find_their_analyzer_on_path():
+    launcher = REPO / "tools/bin/pulumi-analyzer-policy-pypolicy"
+    assert launcher.stat().st_mode & 0o111, "executable"
+    assert '.venv/bin/python" -u -m pulumi.policy "$1" "$2"' in launcher.read_text()
+
+
+def test_launchers_are_linked_and_every_link_is_checksummed(tmp_path, monkeypatch):
+    built = tmp_path / "cache/kwok-v0-key/bin"
+    built.mkdir(parents=True)
+    (built / "kwok").write_bytes(b"kwok binary")
+    out = tmp_path / "out"
+    (out / "bin").mkdir(parents=True)
+    (tmp_path / "kube-apiserver").write_bytes(b"built by an earlier run")
+    (out / "bin/kube-apiserver").symlink_to(tmp_path / "kube-apiserver")
+    monkeypatch.setattr(toolchain, "go_version", lambda: "go1.26")
+    monkeypatch.setattr(toolchain, "build_family", lambda family, cache, goversion: (built, []))
+    args = ["--cache", str(tmp_path / "cache"), "--out", str(out), "--report", str(tmp_path / "r.json"), "kwok"]
+    assert toolchain.main(args) == 0
+    assert (out / "bin/pulumi-analyzer-policy-pypolicy").resolve() == REPO / "tools/bin/pulumi-analyzer-policy-pypolicy"
+    sums = dict(reversed(line.split("  ")) for line in (out / "SHA256SUMS").read_text().splitlines())
+    assert set(sums) == {"kwok", "kube-apiserver", "pulumi-analyzer-policy-pypolicy"}
+    assert sums["kube-apiserver"] == toolchain.sha256(tmp_path / "kube-apiserver")
 
 
 def test_missing_go_is_named(tmp_path, monkeypatch, capsys):
