@@ -137,6 +137,7 @@ vault-check: env-check venv ## Keys the environment's vault lacks vs its vault.e
 # The program in infra/ on an environment's stack (stacks/Pulumi.<env>.yaml names its state backend
 # and secrets provider); tools/pulumi_stack.py picks the Kubernetes provider: upstream wherever it
 # is installed, else, for the lab and render only, the lab's stand-in. PULUMI_ARGS go to the engine.
+# Each runs the policy pack infra/policy; render then checks the manifests against the Kubernetes schema.
 .PHONY: preview up render pulumi-up
 PULUMI_STACK = $(VENV)/bin/python tools/pulumi_stack.py
 
@@ -146,11 +147,12 @@ preview: env-check venv ## What `up` would change in an environment's Kubernetes
 up: env-check venv ## Create or update an environment's Kubernetes objects (previews first)
 	@$(PULUMI_STACK) up --env $(ENV) -- $(PULUMI_ARGS)
 
-render: env-check venv ## An environment's manifests to reports/render/<env>/ (no cluster, no state)
+render: env-check venv ## An environment's manifests to reports/render/<env>/, schema-checked (no cluster, no state)
 	@$(PULUMI_STACK) render --env $(ENV) -- $(PULUMI_ARGS)
 
+# --refresh: lab hosts made again while .lab/pulumi stayed (a reboot) leave state for objects that are gone.
 pulumi-up: venv
-	@$(MAKE) --no-print-directory up ENV=lab
+	@$(MAKE) --no-print-directory up ENV=lab PULUMI_ARGS=--refresh
 
 ## ---- tests -------------------------------------------------------------------------------
 

@@ -21,12 +21,12 @@ def api() -> client.ApiClient:
     return config.new_client_from_config(config_file=str(KUBECONFIG))
 
 
-def scratch_stack(directory: Path, **config_changes) -> dict[str, str]:
-    """A copy of the lab stack whose services are PREFIX<name>, with state and passphrase in
+def scratch_stack(directory: Path, prefix: str = PREFIX, **config_changes) -> dict[str, str]:
+    """A copy of the lab stack whose services are <prefix><name>, with state and passphrase in
     `directory`: the environment variables that point `make preview|up` at it."""
     stack = yaml.safe_load((REPO / "stacks/Pulumi.lab.yaml").read_text())
     settings = stack["config"]
-    settings["govops:services"] = [{**s, "name": PREFIX + s["name"]} for s in settings["govops:services"]]
+    settings["govops:services"] = [{**s, "name": prefix + s["name"]} for s in settings["govops:services"]]
     settings["kubernetes:kubeconfig"] = str(KUBECONFIG)
     settings.update(config_changes)
     directory.mkdir(parents=True, exist_ok=True)
@@ -53,6 +53,14 @@ def state_digest(env: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def service_names() -> list[str]:
+def service_names(prefix: str = PREFIX) -> list[str]:
     stack = yaml.safe_load((REPO / "stacks/Pulumi.lab.yaml").read_text())
-    return [PREFIX + s["name"] for s in stack["config"]["govops:services"]]
+    return [prefix + s["name"] for s in stack["config"]["govops:services"]]
+
+
+def edit_stack(env: dict[str, str], change) -> None:
+    """Change the scratch stack file's settings in place: change(config) edits the mapping."""
+    path = Path(env["GOVOPS_STACK_FILE"])
+    stack = yaml.safe_load(path.read_text())
+    change(stack["config"])
+    path.write_text(yaml.safe_dump(stack))

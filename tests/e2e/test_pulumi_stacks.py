@@ -147,7 +147,23 @@ def test_render_prod_is_accepted_by_the_lab_api_server(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
     rendered = sorted((REPO / "reports/render/prod").rglob("*.yaml"))
     manifests = [yaml.safe_load(path.read_text()) for path in rendered]
-    assert {m["kind"] for m in manifests} == {"Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy"}
+    assert {m["kind"] for m in manifests} == {
+        "Namespace",
+        "ResourceQuota",
+        "LimitRange",
+        "NetworkPolicy",
+        "Role",
+        "RoleBinding",
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "Secret",
+        "EndpointSlice",
+        "ConfigMap",
+    }
     names = [m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"]
     scratch = {name: f"{PREFIX}render-{name}" for name in names}
     for manifest in manifests:

@@ -91,3 +91,78 @@ def test_the_engine_writes_its_salt_into_a_copy_never_the_stack_file(tmp_path):
     copy.write_text(copy.read_text() + "encryptionsalt: v1:abc\n")  # as `pulumi stack init` leaves it
     again = yaml.safe_load(pulumi_stack.own_config(stack, tmp_path, {"kubernetes:namespace": "x"}).read_text())
     assert again["encryptionsalt"] == "v1:abc" and again["config"]["kubernetes:namespace"] == "x"
+
+
+@pytest.mark.parametrize(("verb", "runs_policies"), [("preview", True), ("up", True), ("refresh", False)])
+def test_preview_and_up_run_the_policy_pack(verb, runs_policies):
+    flags = pulumi_stack._verb_flags(verb)
+    assert (["--policy-pack", str(REPO / "infra/policy")] == flags[-2:]) is runs_policies
+    assert (REPO / "infra/policy/PulumiPolicy.yaml").is_file()
+
+
+def lab_stack(tmp_path, files: dict[str, str]) -> tuple:
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    for name, value in files.items():
+        (secrets_dir / name).write_text(value + "\n")  # as Ansible's password lookup writes them
+    return pulumi_stack.load_stack("lab"), secrets_dir
+
+
+def test_the_lab_secrets_come_from_the_lab_files_its_stack_names(tmp_path):
+    names = {"pg_cfm_app_password": "a1", "sendsms_password": "s2", "pg_scorecard_app_password": "b3"}
+    stack, directory = lab_stack(tmp_path, names)
+    assert pulumi_stack.lab_secret_values(stack, directory) == {
+        "govops:cfmDatabasePassword": "a1",
+        "govops:cfmSendsmsPassword": "s2",
+        "govops:scorecardDatabasePassword": "b3",
+    }
+
+
+def test_a_missing_lab_secret_file_is_named_with_what_makes_it(tmp_path):
+    stack, directory = lab_stack(tmp_path, {"pg_cfm_app_password": "a1", "sendsms_password": "s2"})
+    with pytest.raises(pulumi_stack.StackError) as error:
+        pulumi_stack.lab_secret_values(stack, directory)
+    assert f"govops:labSecretFiles.scorecardDatabasePassword is {directory}/pg_scorecard_app_password" in str(
+        error.value
+    )
+    assert "`make deploy ENV=lab` generates the lab's secrets" in str(error.value)
+
+
+def fake_pulumi(tmp_path) -> tuple[str, Path]:
+    """A `pulumi` that records each call's arguments and standard input."""
+    log = tmp_path / "calls"
+    script = tmp_path / "pulumi"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {log}\necho "stdin=$(cat)" >> {log}\n')
+    script.chmod(0o755)
+    return str(script), log
+
+
+def test_secrets_go_through_stdin_and_only_when_they_changed(tmp_path):
+    pulumi, log = fake_pulumi(tmp_path)
+    stack = pulumi_stack.load_stack("lab")
+    copy = pulumi_stack.own_config(stack, tmp_path)
+    values = {"govops:cfmDatabasePassword": "a1-value"}
+    pulumi_stack.set_secrets(pulumi, stack, copy, values, {})
+    calls = log.read_text()
+    assert "config set --secret govops:cfmDatabasePassword --stack lab" in calls and "stdin=a1-value" in calls
+    assert "a1-value" not in calls.replace("stdin=a1-value", ""), "never on a command line"
+    # as the engine leaves the copy: the value encrypted; the next run with the same value sets nothing
+    content = yaml.safe_load(copy.read_text())
+    content["config"]["govops:cfmDatabasePassword"] = {"secure": "v1:abc"}
+    copy.write_text(yaml.safe_dump(content))
+    kept = pulumi_stack.own_config(stack, tmp_path, keep=tuple(values))
+    assert yaml.safe_load(kept.read_text())["config"]["govops:cfmDatabasePassword"] == {"secure": "v1:abc"}
+    log.unlink()
+    pulumi_stack.set_secrets(pulumi, stack, kept, values, {})
+    assert not log.exists()
+    pulumi_stack.set_secrets(pulumi, stack, kept, {"govops:cfmDatabasePassword": "changed"}, {})
+    assert "stdin=changed" in log.read_text()
+
+
+def test_render_takes_the_programs_secret_settings_and_drops_encrypted_ones():
+    assert pulumi_stack.secret_keys(pulumi_stack.load_stack("prod")) == (
+        "cfmDatabasePassword",
+        "scorecardDatabasePassword",
+        "cfmSendsmsPassword",
+    )
+    assert pulumi_stack._encrypted({"secure": "v1:abc"}) and not pulumi_stack._encrypted("plain")
