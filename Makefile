@@ -33,7 +33,7 @@ TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
         lab-image-clean lab-summary deploy check health test lint unit molecule e2e env-check bench-sms bench-db \
-        bench-backup drill toolchain vault-check
+        bench-backup bench-alerts drill toolchain vault-check
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -197,6 +197,9 @@ drill: venv ## Rehearse an incident in the lab: make drill SCENARIO=failover
 
 bench-db: venv ## Database tier: failover drill RUNS times; time until writes succeed again, transactions lost
 	python tests/e2e/bench_db_failover.py --runs $(or $(RUNS),3)
+
+bench-alerts: venv ## Monitoring: fault -> alert and fault -> SMS page times (RUNS faults each), targets, memory
+	cd tests/e2e && python bench_alerting.py --runs $(or $(RUNS),3)
 
 bench-backup: venv ## Backups tier: full/diff backup time and size of a 1 GB seed, restore time (RTO), archive lag (RPO)
 	python tests/e2e/bench_db_backup.py --mb $(or $(MB),1024) --runs $(or $(RUNS),3)

@@ -19,6 +19,24 @@ What Kannel 1.4.5 (Debian 12) serves, checked against a running bearerbox:
 - an smsbox without smsbox-id has an empty ``<id>``; a wapbox has neither ``<id>`` nor ``<queue>``.
 Two connections can share every label (two smsc groups for one link, two smsboxes without an id on one
 host); the second one gets " #2" appended to its smsc ``name`` or box ``id`` so that series stay distinct.
+
+With --access-log PATH it also counts the lines of bearerbox's access log, which Kannel writes with
+``access-log-clean = true`` and ``access-log-format = "%l [SMSC:%i] [dlr:%d]"``, so that it holds no phone
+number and no text, only lines such as:
+
+    Sent SMS [SMSC:operator] [dlr:31]          an MT accepted by the SMSC (%d: the dlr-mask asked for)
+    FAILED Send SMS [SMSC:operator] [dlr:31]   an MT the SMSC refused for good
+    Receive DLR [SMSC:operator] [dlr:1]        a delivery report (%d: its type, 1 delivered ... 16 rejected)
+    Receive SMS [SMSC:operator] [dlr:-1]       an MO message (a citizen's reply)
+    2026-11-29 23:59:03 Log begins             (and "Log ends") when Kannel opens or closes the log
+
+Each scrape reads what was appended since the last one. History is not counted: at start the exporter
+begins at the end of the file. When the file is replaced (another inode: logrotate's create) the rest of the
+old file is read and the new one is read from its start; when it shrinks (copytruncate) it is read again
+from its start. A missing or unreadable file is not an error: the counters keep their values and
+kannel_access_log_readable is 0. A line that is not yet complete waits for its end. Other lines Kannel may
+write there (DISCARDED SMS, EXPIRED SMS, REJECTED ..., DROPPED ..., Sent DLR, a line with a date prefix
+when access-log-clean is off) count in kannel_access_log_unparsed_lines_total.
 """
 
 from __future__ import annotations
@@ -356,6 +374,208 @@ class KannelCollector(Collector):
         return metric
 
 
+# --- bearerbox's access log -------------------------------------------------------------------------------
+
+ACCESS_LINE_RE = re.compile(r"(?P<event>[A-Za-z][A-Za-z -]*?) \[SMSC:(?P<smsc>[^\]]*)\] \[dlr:(?P<dlr>-?\d+)\]")
+LOG_MARK_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Log (?:begins|ends)")
+DLR_TYPES = {1: "delivered", 2: "undelivered", 4: "queued_at_smsc", 8: "accepted_by_smsc", 16: "rejected_by_smsc"}
+# Per scrape: what a busy gateway writes in hours; the rest is read on the next scrape.
+MAX_READ_BYTES = 16 * 1024 * 1024
+# A "line" this long without a newline is not Kannel's: it is counted as unparsed and dropped.
+MAX_LINE_BYTES = 64 * 1024
+
+
+class AccessLogCollector(Collector):
+    """Counts the lines appended to bearerbox's access log since the last collect()."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._file = None
+        self._identity: tuple[int, int] | None = None
+        self._pending = b""
+        self._skip_first_line = False
+        self._readable = False
+        self._problem: str | None = None
+        self.sent: dict[tuple[str, str], int] = {}
+        self.failed: dict[str, int] = {}
+        self.dlr: dict[tuple[str, str], int] = {}
+        self.mo: dict[str, int] = {}
+        self.unparsed = 0
+        # The file as it was at start: its history is not counted, even if it can only be opened later.
+        self._at_start = self._stat_identity()
+        with self._lock:
+            self._open()
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            try:
+                self._read()
+            except OSError as exc:  # an I/O error on a file that is open: try again on the next scrape
+                self._readable = False
+                self._report(f"cannot read the access log {self._path}: {exc.strerror or exc}")
+            metrics = list(self._metrics())
+        yield from metrics
+
+    # Reading ---------------------------------------------------------------------------------------------
+
+    def _stat_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self._path)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def _open(self) -> None:
+        try:
+            handle = open(self._path, "rb")  # noqa: SIM115 - kept open between scrapes, closed on rotation
+        except FileNotFoundError:
+            self._readable = False
+            return
+        except OSError as exc:
+            self._readable = False
+            self._report(f"cannot read the access log {self._path}: {exc.strerror or exc}")
+            return
+        stat = os.fstat(handle.fileno())
+        self._file, self._identity, self._pending = handle, (stat.st_dev, stat.st_ino), b""
+        self._skip_first_line = False
+        if self._identity == self._at_start and stat.st_size:
+            # History is not counted; a line being written at this moment is not counted either.
+            handle.seek(stat.st_size - 1)
+            self._skip_first_line = handle.read(1) != b"\n"
+        self._at_start = None
+        self._readable = True
+
+    def _read(self) -> None:
+        try:
+            stat = os.stat(self._path)
+        except OSError:
+            stat = None
+        if self._file is not None:
+            same = stat is not None and (stat.st_dev, stat.st_ino) == self._identity
+            if same and stat.st_size < self._file.tell():
+                LOG.info("the access log %s was truncated: reading it from the start", self._path)
+                self._file.seek(0)
+                self._pending, self._skip_first_line = b"", False
+            elif not same:
+                # Rotated or removed: what was written to it before that still counts.
+                self._drain()
+                if self._pending:
+                    self._line(self._pending)
+                self._file.close()
+                self._file, self._identity, self._pending = None, None, b""
+        if self._file is None and stat is not None:
+            self._open()
+        if self._file is not None:
+            self._drain()
+        if stat is None:
+            self._readable = False
+        if self._readable:
+            self._report(None)
+
+    def _drain(self) -> None:
+        budget = MAX_READ_BYTES
+        while budget > 0:
+            chunk = self._file.read(min(budget, 1024 * 1024))
+            if not chunk:
+                return
+            budget -= len(chunk)
+            *lines, self._pending = (self._pending + chunk).split(b"\n")
+            for line in lines:
+                if self._skip_first_line:
+                    self._skip_first_line = False
+                    continue
+                self._line(line)
+            if len(self._pending) > MAX_LINE_BYTES:
+                self.unparsed += 1
+                self._pending = b""
+                self._skip_first_line = True  # the rest of that line, up to its newline
+
+    def _line(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line or LOG_MARK_RE.fullmatch(line):
+            return
+        match = ACCESS_LINE_RE.fullmatch(line)
+        event = match["event"] if match else None
+        if event in ("Sent SMS", "FAILED Send SMS", "Receive DLR", "Receive SMS"):
+            self._seen(match["smsc"])
+        if event == "Sent SMS":
+            dlr = int(match["dlr"])
+            # -1 (no mask, or a later part of a long message) and 0 ask for nothing; bit 1 is "delivered".
+            requested = "true" if dlr > 0 and dlr & 1 else "false"
+            key = (match["smsc"], requested)
+            self.sent[key] = self.sent.get(key, 0) + 1
+        elif event == "FAILED Send SMS":
+            self.failed[match["smsc"]] = self.failed.get(match["smsc"], 0) + 1
+        elif event == "Receive DLR":
+            key = (match["smsc"], DLR_TYPES.get(int(match["dlr"]), "other"))
+            self.dlr[key] = self.dlr.get(key, 0) + 1
+        elif event == "Receive SMS":
+            self.mo[match["smsc"]] = self.mo.get(match["smsc"], 0) + 1
+        else:
+            self.unparsed += 1
+            LOG.debug("unparsed access log line: %r", line[:200])
+
+    def _seen(self, smsc: str) -> None:
+        """Series of a link start at 0 when it first shows up, so that rate() sees their first increase."""
+        if smsc in self.failed:
+            return
+        self.failed[smsc] = self.mo[smsc] = 0
+        for requested in ("true", "false"):
+            self.sent[(smsc, requested)] = 0
+        for dlr_type in DLR_TYPES.values():
+            self.dlr[(smsc, dlr_type)] = 0
+
+    def _report(self, problem: str | None) -> None:
+        if problem == self._problem:
+            return
+        if problem:
+            LOG.warning("%s", problem)
+        elif self._problem:
+            LOG.info("the access log %s is readable again", self._path)
+        self._problem = problem
+
+    # Metrics -----------------------------------------------------------------------------------------------
+
+    def _metrics(self) -> Iterator[Metric]:
+        sent = CounterMetricFamily(
+            "kannel_access_log_sent",
+            'MT messages the SMSC accepted ("Sent SMS" in the access log), by whether a delivery report was asked.',
+            labels=("smsc_id", "dlr_requested"),
+        )
+        for labels, count in sorted(self.sent.items()):
+            sent.add_metric(list(labels), count)
+        failed = CounterMetricFamily(
+            "kannel_access_log_failed", 'MT messages the SMSC refused ("FAILED Send SMS").', labels=("smsc_id",)
+        )
+        for smsc, count in sorted(self.failed.items()):
+            failed.add_metric([smsc], count)
+        dlr = CounterMetricFamily(
+            "kannel_access_log_dlr", 'Delivery reports received ("Receive DLR"), by type.', labels=("smsc_id", "type")
+        )
+        for labels, count in sorted(self.dlr.items()):
+            dlr.add_metric(list(labels), count)
+        mo = CounterMetricFamily(
+            "kannel_access_log_mo", 'MO messages received ("Receive SMS": citizens\' replies).', labels=("smsc_id",)
+        )
+        for smsc, count in sorted(self.mo.items()):
+            mo.add_metric([smsc], count)
+        yield from (sent, failed, dlr, mo)
+        yield GaugeMetricFamily(
+            "kannel_access_log_readable",
+            "1 when the access log could be read on this scrape.",
+            value=int(self._readable),
+        )
+        yield CounterMetricFamily(
+            "kannel_access_log_unparsed_lines",
+            "Access log lines that are none of the counted kinds.",
+            value=self.unparsed,
+        )
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -388,6 +608,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--password-file", help=f"file holding Kannel's status-password (else ${PASSWORD_ENV})")
     parser.add_argument("--timeout", type=positive_float, default=5.0, help="seconds per scrape (%(default)s)")
+    parser.add_argument(
+        "--access-log", help='bearerbox\'s access log (access-log-clean, "%%l [SMSC:%%i] [dlr:%%d]") to count'
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return parser
 
@@ -396,7 +619,10 @@ def wait_for_signal() -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    # A timed wait: the kernel may hand the signal to another thread, and Python runs the handler only when
+    # the main thread runs Python code again; an endless wait could then last for ever.
+    while not stop.wait(1.0):
+        pass
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -431,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
         standard(registry=registry)
     fetch = StatusFetcher(args.status_url, password, args.timeout)
     registry.register(KannelCollector(fetch, secret=password, source=args.status_url))
+    if args.access_log:
+        registry.register(AccessLogCollector(args.access_log))
     try:
         server = serve(host, port, registry)
     except OSError as exc:

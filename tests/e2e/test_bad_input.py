@@ -8,6 +8,7 @@ import socket
 import pytest
 import yaml
 from conftest import REPO, recap, run
+from sms_lab import Lab
 
 SCRATCH_LAB = "govops-e2e"
 
@@ -162,3 +163,58 @@ def test_bad_tier_input_stops_every_host_before_any_change(lab_running, playbook
     assert result.returncode != 0
     assert " ".join(message.split()) in " ".join(result.stdout.split()), result.stdout[-3000:]
     assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
+
+
+BAD_RULE = """groups:
+  - name: broken
+    rules:
+      - alert: Broken
+        expr: sum(rate(up[5m]) by
+"""
+
+
+@pytest.fixture
+def bad_rule_file(tmp_path):
+    path = tmp_path / "broken.yml"
+    path.write_text(BAD_RULE)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"prometheus_rule_files": ["BAD_RULE_FILE"]}, "failed to validate"),
+        ({"prometheus_external_labels": {"bad label": "x"}}, "failed to validate"),
+        (
+            {"alertmanager_webhook_receivers": [
+                {"name": "incident", "url": "http://[::1"}, {"name": "tickets", "url": "http://smsc1:9096/tickets"},
+                {"name": "db-tickets", "url": "http://smsc1:9096/tickets/db"},
+                {"name": "deadmans-switch", "url": "http://smsc1:9096/watchdog"}]},
+            "failed to validate",
+        ),
+        ({"alertmanager_webhook_receivers": [{"name": "incident"}]}, "missing required arguments: url"),
+        ({"alertmanager_sms_pager_numbers": ["012-345-678"]}, "'012-345-678' is not an E.164 number"),
+    ],
+    ids=["invalid-rule", "invalid-scrape-config", "invalid-receiver", "receiver-without-url", "number-not-e164"],
+)  # fmt: skip
+def test_bad_monitoring_input_is_refused_and_the_running_configuration_stays(
+    lab_running, bad_rule_file, extra_vars, message
+):
+    extra_vars = json.loads(json.dumps(extra_vars).replace("BAD_RULE_FILE", bad_rule_file))
+    lab = Lab()
+    prometheus = f"http://{lab.address('mon1')}:9090"
+    alertmanager = f"http://{lab.address('mon1')}:9093"
+
+    def running() -> tuple[str, str, int]:
+        config = json.loads(lab.http("GET", f"{prometheus}/api/v1/status/config")[1])["data"]["yaml"]
+        routes = json.loads(lab.http("GET", f"{alertmanager}/api/v2/status")[1])["config"]["original"]
+        groups = len(json.loads(lab.http("GET", f"{prometheus}/api/v1/rules")[1])["data"]["groups"])
+        return config, routes, groups
+
+    before = running()
+    result = run("ansible-playbook", "-i", "stacks/lab", "playbooks/monitoring.yml", "--limit", "mon1",
+                 "-e", json.dumps(extra_vars))  # fmt: skip
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout[-3000:]
+    assert recap(result.stdout)["mon1"]["changed"] == 0
+    assert running() == before, "the running Prometheus or Alertmanager configuration changed"

@@ -38,7 +38,11 @@ SKIPPED_TAGS = ["kubernetes_control_plane_artifacts"]
 
 # What a role's tasks register on the host before a template is written, which no inventory holds.
 # The administrator's kubeconfig embeds the CA, certificate and key slurped from the host (pki.yml).
-REGISTERED_ON_HOST = {"__kubernetes_control_plane_admin_files": {"results": [{"content": "VEVTVA=="}] * 3}}
+# Prometheus's rules read the host's UTC offset in the environment's time zone (`date +%z`).
+REGISTERED_ON_HOST = {
+    "__kubernetes_control_plane_admin_files": {"results": [{"content": "VEVTVA=="}] * 3},
+    "__prometheus_utc_offset": {"stdout": "+0700"},
+}
 
 
 def _module(name: str, path: Path):
@@ -237,7 +241,9 @@ def role_templates(inventory: Path, host: str, role: str) -> _RoleTemplates:
     """The host's view of the role, its inventory's vault opened with the test password."""
     loader, _, _ = _health._ansible(str(inventory))
     loader.set_vault_secrets([("default", _test_secret())])
-    return _RoleTemplates(str(inventory), host, role)
+    templates = _RoleTemplates(str(inventory), host, role)
+    templates._variables["role_path"] = str(ROLES / role)  # as Ansible defines it for a role's tasks
+    return templates
 
 
 def _label(item) -> str:

@@ -8,14 +8,20 @@ from __future__ import annotations
 import http.server
 import importlib.util
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from programs import terminate
 from prometheus_client import CollectorRegistry, generate_latest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -353,7 +359,7 @@ class FakeBearerbox(http.server.BaseHTTPRequestHandler):
 def bearerbox() -> Iterator[str]:
     FakeBearerbox.mode, FakeBearerbox.queries = "status", []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeBearerbox)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/status.xml"
     server.shutdown()
@@ -456,3 +462,223 @@ def test_listen_address_forms():
     assert kannel.parse_listen("0.0.0.0:9390") == ("0.0.0.0", 9390)
     assert kannel.parse_listen(":9390") == ("0.0.0.0", 9390)
     assert kannel.parse_listen("[::1]:9390") == ("::1", 9390)
+
+
+# --- bearerbox's access log (--access-log) ------------------------------------------------------------------
+
+ACCESS_LOG = fixture("access.log")
+OPERATOR = {"smsc_id": "operator"}
+
+
+class AccessLog:
+    """A log file the tests append to, and the collector reading it."""
+
+    def __init__(self, path: Path, start_with: bytes | None = None) -> None:
+        self.path = path
+        if start_with is not None:
+            path.write_bytes(start_with)
+        self.collector = kannel.AccessLogCollector(str(path))
+
+    def append(self, data: bytes) -> None:
+        with self.path.open("ab") as log:
+            log.write(data)
+
+    def scrape(self) -> CollectorRegistry:
+        registry = CollectorRegistry()
+        registry.register(Snapshot(self.collector.collect()))
+        return registry
+
+
+def counts(registry: CollectorRegistry) -> dict[str, float]:
+    """The non-zero access log counters, keyed by name and labels, for compact comparisons."""
+    result = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name.startswith("kannel_access_log_") and sample.name.endswith("_total") and sample.value:
+                labels = ",".join(f"{key}={sample.labels[key]}" for key in sorted(sample.labels))
+                result[f"{sample.name.removeprefix('kannel_access_log_')}{{{labels}}}"] = sample.value
+    return result
+
+
+def test_access_log_history_is_not_counted_and_new_lines_are(tmp_path):
+    log = AccessLog(tmp_path / "access.log", start_with=b"2026-11-29 22:00:00 Log begins\n" + ACCESS_LOG * 3)
+    registry = log.scrape()
+    assert counts(registry) == {}
+    assert value(registry, "kannel_access_log_readable") == 1
+    log.append(b"2026-11-30 00:00:01 Log begins\n" + ACCESS_LOG)
+    assert counts(log.scrape()) == {
+        "sent_total{dlr_requested=true,smsc_id=operator}": 1,
+        "sent_total{dlr_requested=false,smsc_id=operator}": 1,
+        "dlr_total{smsc_id=operator,type=accepted_by_smsc}": 1,
+        "dlr_total{smsc_id=operator,type=delivered}": 1,
+    }
+    # Nothing new: nothing more.
+    assert counts(log.scrape())["sent_total{dlr_requested=true,smsc_id=operator}"] == 1
+
+
+def test_access_log_every_kind_of_line(tmp_path):
+    log = AccessLog(tmp_path / "access.log", start_with=b"")
+    lines = [
+        "Sent SMS [SMSC:operator] [dlr:31]",
+        "Sent SMS [SMSC:operator] [dlr:1]",
+        "Sent SMS [SMSC:operator] [dlr:3]",
+        "Sent SMS [SMSC:operator] [dlr:-1]",
+        "Sent SMS [SMSC:operator] [dlr:0]",
+        "Sent SMS [SMSC:operator] [dlr:2]",
+        "Sent SMS [SMSC:backup] [dlr:24]",
+        "FAILED Send SMS [SMSC:operator] [dlr:31]",
+        "FAILED Send SMS [SMSC:backup] [dlr:-1]",
+        "Receive SMS [SMSC:operator] [dlr:-1]",
+        "Receive SMS [SMSC:operator] [dlr:-1]",
+        *(f"Receive DLR [SMSC:operator] [dlr:{kind}]" for kind in (1, 2, 4, 8, 16, 3, 0)),
+        "2026-11-29 23:59:03 Log ends",
+        "",
+    ]
+    log.append("\n".join(lines).encode() + b"\n")
+    registry = log.scrape()
+    assert counts(registry) == {
+        "sent_total{dlr_requested=true,smsc_id=operator}": 3,
+        "sent_total{dlr_requested=false,smsc_id=operator}": 3,
+        "sent_total{dlr_requested=false,smsc_id=backup}": 1,
+        "failed_total{smsc_id=operator}": 1,
+        "failed_total{smsc_id=backup}": 1,
+        "mo_total{smsc_id=operator}": 2,
+        "dlr_total{smsc_id=operator,type=delivered}": 1,
+        "dlr_total{smsc_id=operator,type=undelivered}": 1,
+        "dlr_total{smsc_id=operator,type=queued_at_smsc}": 1,
+        "dlr_total{smsc_id=operator,type=accepted_by_smsc}": 1,
+        "dlr_total{smsc_id=operator,type=rejected_by_smsc}": 1,
+        "dlr_total{smsc_id=operator,type=other}": 2,
+    }
+    # A link's series exist from its first line on, at 0 until something happens.
+    assert value(registry, "kannel_access_log_mo_total", {"smsc_id": "backup"}) == 0
+    assert value(registry, "kannel_access_log_dlr_total", {"smsc_id": "backup", "type": "delivered"}) == 0
+    text = generate_latest(registry).decode()
+    assert "# TYPE kannel_access_log_sent_total counter" in text
+    assert "# TYPE kannel_access_log_readable gauge" in text
+
+
+def test_access_log_unknown_lines_are_counted(tmp_path):
+    log = AccessLog(tmp_path / "access.log", start_with=b"")
+    log.append(
+        b"DISCARDED SMS [SMSC:operator] [dlr:31]\n"
+        b"2026-11-29 23:59:03 Sent SMS [SMSC:operator] [dlr:31]\n"
+        b"Sent SMS [SMSC:operator] [dlr:x]\n"
+        b"Sent SMS [SMSC:operator]\n"
+        b"\xff\xfe garbage\n"
+        b"Sent SMS [SMSC:operator] [dlr:31]\n"
+    )
+    registry = log.scrape()
+    assert value(registry, "kannel_access_log_unparsed_lines_total") == 5
+    assert counts(registry) == {"sent_total{dlr_requested=true,smsc_id=operator}": 1, "unparsed_lines_total{}": 5}
+
+
+def test_access_log_partial_line_waits_for_its_end(tmp_path):
+    log = AccessLog(tmp_path / "access.log", start_with=ACCESS_LOG)
+    log.append(b"Sent SMS [SMSC:oper")
+    registry = log.scrape()
+    assert counts(registry) == {}
+    log.append(b"ator] [dlr:31]\nReceive SMS [SMSC:operator] [dl")
+    assert counts(log.scrape()) == {"sent_total{dlr_requested=true,smsc_id=operator}": 1}
+    log.append(b"r:-1]\n")
+    assert counts(log.scrape())["mo_total{smsc_id=operator}"] == 1
+
+
+def test_access_log_line_being_written_at_start_is_not_counted(tmp_path):
+    log = AccessLog(tmp_path / "access.log", start_with=ACCESS_LOG + b"Sent SMS [SMSC:oper")
+    log.append(b"ator] [dlr:31]\nFAILED Send SMS [SMSC:operator] [dlr:31]\n")
+    assert counts(log.scrape()) == {"failed_total{smsc_id=operator}": 1}
+
+
+def test_access_log_rotation_reads_the_rest_of_the_old_file_then_the_new_one(tmp_path):
+    path = tmp_path / "access.log"
+    log = AccessLog(path, start_with=ACCESS_LOG)
+    log.append(b"Sent SMS [SMSC:operator] [dlr:31]\n")
+    log.scrape()
+    # Written after the last scrape, then logrotate moves the file and Kannel opens a new one.
+    log.append(b"Sent SMS [SMSC:operator] [dlr:31]\nFAILED Send SMS [SMSC:operator] [dlr:31]")
+    path.rename(tmp_path / "access.log.1")
+    path.write_bytes(b"2026-11-30 00:00:00 Log begins\n" + ACCESS_LOG)
+    assert counts(log.scrape()) == {
+        "sent_total{dlr_requested=true,smsc_id=operator}": 3,
+        "sent_total{dlr_requested=false,smsc_id=operator}": 1,
+        "failed_total{smsc_id=operator}": 1,
+        "dlr_total{smsc_id=operator,type=accepted_by_smsc}": 1,
+        "dlr_total{smsc_id=operator,type=delivered}": 1,
+    }
+    log.append(b"Receive SMS [SMSC:operator] [dlr:-1]\n")
+    assert counts(log.scrape())["mo_total{smsc_id=operator}"] == 1
+
+
+def test_access_log_truncation_reads_from_the_start(tmp_path):
+    path = tmp_path / "access.log"
+    log = AccessLog(path, start_with=ACCESS_LOG * 5)
+    log.append(b"FAILED Send SMS [SMSC:operator] [dlr:31]\n")
+    assert counts(log.scrape()) == {"failed_total{smsc_id=operator}": 1}
+    # copytruncate: same file, emptied, then written again.
+    with path.open("r+b") as handle:
+        handle.truncate(0)
+    log.append(b"FAILED Send SMS [SMSC:operator] [dlr:31]\nReceive SMS [SMSC:operator] [dlr:-1]\n")
+    # Counters never go down.
+    assert counts(log.scrape()) == {"failed_total{smsc_id=operator}": 2, "mo_total{smsc_id=operator}": 1}
+
+
+def test_access_log_missing_file_keeps_the_counters(tmp_path, caplog):
+    path = tmp_path / "access.log"
+    with caplog.at_level(logging.WARNING, logger="kannel_exporter"):
+        log = AccessLog(path)
+        registry = log.scrape()
+        assert value(registry, "kannel_access_log_readable") == 0
+        assert counts(registry) == {}
+        # A file that appears later is new: all of it counts.
+        path.write_bytes(ACCESS_LOG)
+        registry = log.scrape()
+        assert value(registry, "kannel_access_log_readable") == 1
+        assert counts(registry)["sent_total{dlr_requested=true,smsc_id=operator}"] == 1
+        path.unlink()
+        registry = log.scrape()
+        assert value(registry, "kannel_access_log_readable") == 0
+        assert counts(registry)["sent_total{dlr_requested=true,smsc_id=operator}"] == 1
+    # Not an error: nothing to warn about.
+    assert caplog.records == []
+
+
+def test_access_log_unreadable_file_is_reported_once(tmp_path, caplog):
+    path = tmp_path / "access.log"
+    path.write_bytes(ACCESS_LOG)
+    with caplog.at_level(logging.INFO, logger="kannel_exporter"):
+        log = AccessLog(tmp_path)  # a directory cannot be read as a log
+        log.scrape()
+        log.scrape()
+    assert value(log.scrape(), "kannel_access_log_readable") == 0
+    assert [record.levelname for record in caplog.records] == ["WARNING"]
+    assert "cannot read the access log" in caplog.text
+
+
+def test_access_log_over_http_with_the_program(tmp_path, bearerbox):
+    path = tmp_path / "access.log"
+    path.write_bytes(ACCESS_LOG)
+    port = closed_port()
+    argv = [sys.executable, str(MODULE), "--listen", f"127.0.0.1:{port}", "--status-url", bearerbox]
+    env = {**os.environ, kannel.PASSWORD_ENV: PASSWORD}
+    process = subprocess.Popen([*argv, "--access-log", str(path)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    response.read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "the exporter did not start"
+                time.sleep(0.05)
+        with path.open("ab") as log:
+            log.write(b"Receive SMS [SMSC:operator] [dlr:-1]\n")
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    finally:
+        terminate(process)
+    assert 'kannel_access_log_mo_total{smsc_id="operator"} 1.0' in text
+    assert "kannel_access_log_readable 1.0" in text
+    assert "kannel_up 1.0" in text

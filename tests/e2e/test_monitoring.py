@@ -1,0 +1,37 @@
+"""A fault in the lab raises its alert in Alertmanager within 90 seconds and it resolves after the
+fix; the Watchdog reaches the dead man's switch. Each fault is undone in the test, whatever
+happens. The faults of the runbooks' incidents (test_incidents.py) also check that a critical
+alert pages on-call staff by SMS and reaches the second path."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from monitoring_lab import Monitoring, ready_monitoring
+
+ALERT_WITHIN = 90  # seconds from the fault to the alert in Alertmanager (the monitoring issue)
+
+
+@pytest.fixture(scope="module")
+def monitoring(lab_running) -> Monitoring:
+    return ready_monitoring()
+
+
+def test_a_stopped_node_exporter_is_noticed(monitoring):
+    started = time.time()
+    monitoring.systemctl("sms2", "stop", "prometheus-node-exporter")
+    try:
+        took = monitoring.wait_for_alert("NodeExporterDown", started, instance="sms2")
+        print(f"\nNodeExporterDown after {took:.0f} s")
+        assert took <= ALERT_WITHIN
+    finally:
+        monitoring.systemctl("sms2", "start", "prometheus-node-exporter")
+    monitoring.wait_for_resolution("NodeExporterDown", instance="sms2")
+
+
+def test_the_watchdog_reaches_the_dead_mans_switch(monitoring):
+    records = monitoring.sink("/watchdog")
+    watchdogs = [a for r in records for a in r["body"].get("alerts", []) if a["labels"]["alertname"] == "Watchdog"]
+    assert watchdogs, "the dead man's switch never heard the Watchdog"
+    assert all(a["status"] == "firing" for a in watchdogs)

@@ -1,0 +1,59 @@
+"""Prometheus on the monitoring host: every target it was given is up, every rule file of the
+kit is loaded and evaluates, and the consoles render values on the server."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import host_http
+
+testinfra_hosts = ["ansible://monitoring"]
+
+RULES = Path(__file__).resolve().parents[2] / "monitoring/rules"
+
+
+def api(host, role_vars, path: str) -> dict:
+    port = role_vars("prometheus")["prometheus_port"]
+    status, body = host_http(host, "GET", f"http://127.0.0.1:{port}{path}")
+    assert status == 200, body[:300]
+    return json.loads(body)["data"] if body.startswith("{") else {"html": body}
+
+
+def test_prometheus_runs_with_a_valid_configuration(host):
+    assert host.service("prometheus").is_running and host.service("prometheus").is_enabled
+    host.run_expect([0], "promtool check config /etc/prometheus/prometheus.yml")
+
+
+def test_every_target_is_up(host, role_vars):
+    targets = api(host, role_vars, "/api/v1/targets?state=active")["activeTargets"]
+    assert targets, "no targets"
+    down = [f"{t['labels']['job']} {t['labels']['instance']}: {t['lastError']}" for t in targets if t["health"] != "up"]
+    assert not down, "targets not up:\n" + "\n".join(down)
+
+
+def test_every_probe_succeeds(host, role_vars):
+    failing = api(host, role_vars, "/api/v1/query?query=probe_success%20%3D%3D%200")["result"]
+    assert not failing, [f"{r['metric']['probe']} {r['metric']['instance']}" for r in failing]
+
+
+def test_every_rule_file_of_the_kit_is_loaded_and_evaluates(host, role_vars):
+    groups = api(host, role_vars, "/api/v1/rules")["groups"]
+    loaded = {Path(group["file"]).name for group in groups}
+    kit = {path.name.removesuffix(".j2") for path in RULES.glob("*.yml*")}
+    assert kit <= loaded, f"rule files not loaded: {sorted(kit - loaded)}"
+    broken = [f"{rule['name']}: {rule['lastError']}" for g in groups for rule in g["rules"] if rule.get("lastError")]
+    assert not broken, broken
+
+
+def test_consoles_render_values(host, role_vars):
+    for page, title in [("overview", "Platform overview"), ("database", "Database cluster"),
+                        ("backups", "Backups"), ("sms", "SMS gateways")]:  # fmt: skip
+        html = api(host, role_vars, f"/consoles/govops-{page}.html")["html"]
+        assert f"<h1>{title}</h1>" in html, html[:300]
+        assert "error executing template" not in html, html[-500:]
+    # a value computed on the server: how many targets are up
+    overview = api(host, role_vars, "/consoles/govops-overview.html")["html"]
+    up, total = re.search(r"(\d+) of (\d+) targets up", overview).groups()
+    assert int(up) == int(total) > 0, f"{up} of {total} targets up"
