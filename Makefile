@@ -122,10 +122,15 @@ deploy: env-check venv ## Converge an environment's hosts: make deploy ENV=prod
 check: env-check venv ## Dry run with diff: what deploy would change
 	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml --check --diff
 
-health: env-check venv ## Run the Testinfra health checks against an environment
-	@mkdir -p reports
+# Ends with one table, every host by every component (tools/health_table.py reads the JUnit XML);
+# the target's exit status stays the health run's.
+health: env-check venv ## Run the Testinfra health checks against an environment, then a host x component table
+	@mkdir -p reports && rm -f reports/health-$(ENV).xml
+	@rc=0; echo "pytest tests/health --ansible-inventory=$(INVENTORY) --junitxml=reports/health-$(ENV).xml"; \
 	pytest tests/health -p no:cacheprovider --hosts='ansible://all' \
-	  --ansible-inventory=$(INVENTORY) --junitxml=reports/health-$(ENV).xml
+	  --ansible-inventory=$(INVENTORY) --junitxml=reports/health-$(ENV).xml || rc=$$?; \
+	python tools/health_table.py reports/health-$(ENV).xml --env $(ENV) --inventory $(INVENTORY) || true; \
+	exit $$rc
 
 # The vault is opened as ansible-playbook opens it: ANSIBLE_VAULT_PASSWORD_FILE, or
 # VAULT_ARGS=--ask-vault-pass; VAULT=<file> checks another file than group_vars/all/vault.yml.
