@@ -15,7 +15,7 @@ The configuration (YAML); every key but gateways, username, password_file, from 
     numbers: ["+85512345678", "85598765432"]         # on-call numbers, E.164 with or without '+'
     severities: [critical]                # alerts of other severities are not paged
     send_resolved: true                   # page "[RESOLVED] ..." too
-    dedup_seconds: 3600                   # the same text to the same number at most once in this window
+    dedup_seconds: 3600                   # the same page of the same firing to a number at most once in this window
     rate_limit: 10                        # SMS per number per rolling hour; more are dropped and counted
     timeout: 10                           # seconds per sendsms request
 
@@ -400,7 +400,9 @@ class Pager:
         self.sender = Sender(config, lambda gateway: self.counters.add("gateway_errors", gateway))
         self._clock = clock
         self._lock = threading.Lock()
-        self._sent_at: dict[tuple[str, str], float] = {}  # (number, text) -> when it was sent
+        # (number, text, when the alerts started) -> when it was sent: Alertmanager's repeats of one firing
+        # are duplicates; the same alert firing again after it resolved starts anew, and pages again.
+        self._sent_at: dict[tuple[str, str, tuple[str, ...]], float] = {}
         self._recent: dict[str, collections.deque[float]] = {number: collections.deque() for number in config.numbers}
 
     def notify(self, payload: object) -> dict:
@@ -417,8 +419,9 @@ class Pager:
                 self._suppress(result, "severity", len(self.config.numbers))
             return result
         text = compose(status, paged)
+        firing = tuple(sorted(str(alert.get("startsAt", "")) for alert in paged))
         for number in self.config.numbers:
-            reason, booked = self._reserve(number, text)
+            reason, booked = self._reserve(number, text, firing)
             if reason:
                 self._suppress(result, reason)
                 LOG.info("SMS to %s not sent (%s): %s", masked(number), reason, text)
@@ -427,7 +430,7 @@ class Pager:
                 self.counters.add("sent")
                 result["sent"] += 1
             else:
-                self._release(number, text, booked)
+                self._release(number, text, firing, booked)
                 self.counters.add("failed")
                 result["failed"] += 1
                 LOG.error("SMS to %s failed on every gateway: %s", masked(number), text)
@@ -451,14 +454,14 @@ class Pager:
         self.counters.add("suppressed", reason, count)
         result["suppressed"][reason] = result["suppressed"].get(reason, 0) + count
 
-    def _reserve(self, number: str, text: str) -> tuple[str | None, float]:
+    def _reserve(self, number: str, text: str, firing: tuple[str, ...]) -> tuple[str | None, float]:
         """Book an SMS before sending it, so that two requests at once cannot both send it: the reason it must
         not be sent (or None) and the booking."""
         now = self._clock()
         with self._lock:
             for key in [key for key, when in self._sent_at.items() if now - when >= self.config.dedup_seconds]:
                 del self._sent_at[key]
-            if (number, text) in self._sent_at:
+            if (number, text, firing) in self._sent_at:
                 return "duplicate", now
             recent = self._recent[number]
             while recent and now - recent[0] >= RATE_WINDOW:
@@ -467,14 +470,14 @@ class Pager:
                 return "rate_limit", now
             recent.append(now)
             if self.config.dedup_seconds > 0:
-                self._sent_at[(number, text)] = now
+                self._sent_at[(number, text, firing)] = now
         return None, now
 
-    def _release(self, number: str, text: str, booked: float) -> None:
+    def _release(self, number: str, text: str, firing: tuple[str, ...], booked: float) -> None:
         """Undo a booking whose SMS was not sent: it may be tried again and does not count against the limit."""
         with self._lock:
-            if self._sent_at.get((number, text)) == booked:
-                del self._sent_at[(number, text)]
+            if self._sent_at.get((number, text, firing)) == booked:
+                del self._sent_at[(number, text, firing)]
             if booked in self._recent[number]:
                 self._recent[number].remove(booked)
 

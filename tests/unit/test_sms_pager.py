@@ -266,6 +266,18 @@ def test_the_same_text_is_not_sent_twice_within_the_window(pager, gateways):
     assert counter(harness.metrics(), "sms_pager_suppressed_total", reason="duplicate") == 2
 
 
+def test_the_same_alert_firing_again_after_it_resolved_pages_again(pager, gateways):
+    gateway = gateways()
+    harness = pager([gateway.url], dedup_seconds=3600)
+    harness.post(payload(HOST_DOWN))
+    harness.post(payload({**HOST_DOWN, "status": "resolved"}, status="resolved"))
+    harness.clock.now += 600
+    again = {**HOST_DOWN, "startsAt": "2026-11-29T23:20:00Z"}
+    assert harness.post(payload(again))[1]["sent"] == 2, "a new firing of the same alert is news"
+    assert harness.post(payload(again))[1]["suppressed"] == {"duplicate": 2}, "Alertmanager's repeat of it is not"
+    assert len(gateway.requests) == 6
+
+
 def test_identical_notifications_at_the_same_time_send_once(pager, gateways):
     gateway = gateways(delay=0.3)
     harness = pager([gateway.url])
