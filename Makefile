@@ -32,8 +32,8 @@ PLAYBOOK := ansible-playbook
 TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
-        lab-image-clean lab-summary deploy check health test lint unit molecule e2e env-check bench-sms bench-db \
-        bench-backup bench-alerts drill toolchain vault-check
+        lab-image-clean lab-summary deploy check health test lint unit molecule molecule-ci e2e env-check bench-sms bench-db \
+        bench-backup bench-alerts drill toolchain vault-check profile
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -119,15 +119,26 @@ lab-image-clean: ## Remove the cached lab images
 deploy: env-check venv ## Converge an environment's hosts: make deploy ENV=prod
 	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml
 
+# Where a converge spends its time: the slowest tasks and roles and the total (ansible.posix's
+# profile_tasks, profile_roles and timer callbacks); the full output goes to reports/profile-<env>.log.
+profile: env-check venv ## Converge as deploy does and show where the time goes: make profile ENV=lab
+	@mkdir -p reports
+	@ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks,ansible.posix.profile_roles,ansible.posix.timer \
+	  PROFILE_TASKS_TASK_OUTPUT_LIMIT=25 $(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml > reports/profile-$(ENV).log; \
+	  rc=$$?; sed -n '/^PLAY RECAP/,$$p' reports/profile-$(ENV).log; exit $$rc
+
 check: env-check venv ## Dry run with diff: what deploy would change
 	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml --check --diff
 
 # Ends with one table, every host by every component (tools/health_table.py reads the JUnit XML);
 # the target's exit status stays the health run's.
+# The checks wait on SSH round trips, not on the controller's CPU: HEALTH_JOBS pytest-xdist workers
+# run them side by side (each keeps its own SSH connection per host, through Ansible's control path).
+HEALTH_JOBS ?= 4
 health: env-check venv ## Run the Testinfra health checks against an environment, then a host x component table
 	@mkdir -p reports && rm -f reports/health-$(ENV).xml
 	@rc=0; echo "pytest tests/health --ansible-inventory=$(INVENTORY) --junitxml=reports/health-$(ENV).xml"; \
-	pytest tests/health -p no:cacheprovider --hosts='ansible://all' \
+	pytest tests/health -p no:cacheprovider --hosts='ansible://all' -n $(HEALTH_JOBS) \
 	  --ansible-inventory=$(INVENTORY) --junitxml=reports/health-$(ENV).xml || rc=$$?; \
 	python tools/health_table.py reports/health-$(ENV).xml --env $(ENV) --inventory $(INVENTORY) || true; \
 	exit $$rc
@@ -161,7 +172,16 @@ pulumi-up: venv
 
 ## ---- tests -------------------------------------------------------------------------------
 
-test: setup lint unit molecule e2e ## Everything CI runs: lint, unit, molecule, the lab end to end
+# make test runs two molecule scenarios: `common` (every host's base) and `prometheus` (the
+# monitoring tier). The lab's end-to-end run converges every role cold, re-runs it for zero
+# changes and in check mode, and runs every health check; what a scenario adds is its tier in check
+# mode on a bare host. The other four add that for their tiers and take about 25 minutes of CI's 90,
+# so run them with `make molecule` (or MOLECULE_ROLES=<role>) when their role changes.
+MOLECULE_CI := common prometheus
+test: setup lint unit molecule-ci e2e ## Everything CI runs: lint, unit, molecule (common, prometheus), the lab end to end
+molecule-ci:
+	@$(MAKE) --no-print-directory molecule MOLECULE_ROLES="$(MOLECULE_CI)"
+
 
 lint: venv ## ansible-lint (production profile), yamllint, ruff
 	yamllint --strict .
@@ -173,11 +193,13 @@ unit: venv ## Unit tests (no lab needed)
 	pytest tests/unit -p no:cacheprovider
 
 # Scenarios run MOLECULE_JOBS at a time (each in its own containers and network); each one's
-# output goes to reports/molecule/<role>.log and is shown when it fails.
+# output goes to reports/molecule/<role>.log and is shown when it fails. MOLECULE_ROLES picks
+# scenarios (default: every role that has one).
 MOLECULE_JOBS ?= 2
-molecule: venv lab-image toolchain ## Molecule (check, idempotence, verify) for every role
+MOLECULE_ROLES ?= $(patsubst roles/%/molecule/default,%,$(wildcard roles/*/molecule/default))
+molecule: venv lab-image toolchain ## Molecule (check, idempotence, verify) for every role: MOLECULE_ROLES="kannel ..." for some
 	@mkdir -p reports/molecule
-	@ls -d roles/*/molecule/default | xargs -P $(MOLECULE_JOBS) -I{} bash -c ' \
+	@printf 'roles/%s/molecule/default\n' $(MOLECULE_ROLES) | xargs -P $(MOLECULE_JOBS) -I{} bash -c ' \
 	  scenario={}; role=$${scenario%/molecule/default}; name=$${role#roles/}; start=$$(date +%s); \
 	  if (cd $$role && molecule test) > reports/molecule/$$name.log 2>&1; then \
 	    echo "== molecule: $$name passed in $$(( $$(date +%s) - start )) s"; \
