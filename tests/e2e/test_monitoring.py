@@ -1,5 +1,5 @@
-"""A fault in the lab raises its alert in Alertmanager within 90 seconds and it resolves after the
-fix; the Watchdog reaches the dead man's switch. Each fault is undone in the test, whatever
+"""Faults in the lab raise their alerts in Alertmanager within 90 seconds and they resolve after
+the fix; the Watchdog reaches the dead man's switch. Each fault is undone in the test, whatever
 happens. The faults of the runbooks' incidents (test_incidents.py) also check that a critical
 alert pages on-call staff by SMS and reaches the second path."""
 
@@ -28,6 +28,19 @@ def test_a_stopped_node_exporter_is_noticed(monitoring):
     finally:
         monitoring.systemctl("sms2", "start", "prometheus-node-exporter")
     monitoring.wait_for_resolution("NodeExporterDown", instance="sms2")
+
+
+def test_a_stopped_replica_is_noticed(monitoring):
+    replica = monitoring.replica()
+    started = time.time()
+    monitoring.systemctl(replica, "stop", "patroni")  # Patroni stops the member's PostgreSQL
+    try:
+        took = monitoring.wait_for_alert("PostgresqlDown", started, instance=replica)
+        print(f"\nPostgresqlDown on {replica} after {took:.0f} s")
+        assert took <= ALERT_WITHIN
+    finally:
+        monitoring.systemctl(replica, "start", "patroni")
+    monitoring.wait_for_resolution("PostgresqlDown", instance=replica)
 
 
 def test_the_watchdog_reaches_the_dead_mans_switch(monitoring):
