@@ -6,7 +6,7 @@ connection settings (libpq's PG* variables and URLs), all of it a Pulumi secret.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,6 +20,18 @@ from components.secret_data import secret_data
 MANAGED_BY = {"endpointslice.kubernetes.io/managed-by": "pulumi.govops.gov"}
 
 
+# libpq's timeouts for a client of the routers, as in the README's "Connecting to the databases":
+# give up on a dead router after 2 s (libpq's least) and try the next, and end a session whose
+# router died within 3 s (keepalives and tcp_user_timeout) instead of the kernel's minutes.
+CLIENT_TIMEOUTS = {
+    "connect_timeout": "2",
+    "keepalives_idle": "2",
+    "keepalives_interval": "1",
+    "keepalives_count": "2",
+    "tcp_user_timeout": "3000",
+}
+
+
 def connection_settings(service: Service, ports: tuple[int, int], password: str) -> dict[str, str]:
     """The Secret's content for a password (the Services' names resolve in the namespace)."""
     database = service.database
@@ -28,7 +40,8 @@ def connection_settings(service: Service, ports: tuple[int, int], password: str)
 
     def url(host: str, port: int) -> str:
         user, secret = quote(database.user, safe=""), quote(password, safe="")
-        return f"postgresql://{user}:{secret}@{host}.{ns}.svc:{port}/{database.name}?sslmode={database.ssl_mode}"
+        query = urlencode({"sslmode": database.ssl_mode, **CLIENT_TIMEOUTS})
+        return f"postgresql://{user}:{secret}@{host}.{ns}.svc:{port}/{database.name}?{query}"
 
     return {
         "PGHOST": f"db-rw.{ns}.svc",
@@ -37,6 +50,7 @@ def connection_settings(service: Service, ports: tuple[int, int], password: str)
         "PGUSER": database.user,
         "PGPASSWORD": password,
         "PGSSLMODE": database.ssl_mode,
+        "PGCONNECT_TIMEOUT": CLIENT_TIMEOUTS["connect_timeout"],
         "DATABASE_URL": url("db-rw", read_write),
         "DATABASE_READONLY_URL": url("db-ro", read_only),
     }

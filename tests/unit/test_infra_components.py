@@ -181,7 +181,11 @@ def test_database_access_points_two_services_at_the_routers_and_keeps_the_passwo
     assert settings["PGHOST"] == "db-rw.cfm.svc" and settings["PGPORT"] == "5000"
     assert (settings["PGUSER"], settings["PGDATABASE"], settings["PGSSLMODE"]) == ("cfm_app", "cfm", "verify-ca")
     assert settings["PGPASSWORD"] == "pa:ss/word"
-    assert settings["DATABASE_URL"] == "postgresql://cfm_app:pa%3Ass%2Fword@db-rw.cfm.svc:5000/cfm?sslmode=verify-ca"
+    assert settings["DATABASE_URL"] == (
+        "postgresql://cfm_app:pa%3Ass%2Fword@db-rw.cfm.svc:5000/cfm?sslmode=verify-ca&connect_timeout=2"
+        "&keepalives_idle=2&keepalives_interval=1&keepalives_count=2&tcp_user_timeout=3000"
+    )
+    assert settings["PGCONNECT_TIMEOUT"] == "2", "a dead router is left after 2 s for the next"
     assert settings["DATABASE_READONLY_URL"].startswith("postgresql://cfm_app:pa%3Ass%2Fword@db-ro.cfm.svc:5001/")
     for name, port in (("db-rw", 5000), ("db-ro", 5001)):
         service = MOCKS.named("Service", "cfm", name).inputs["spec"]

@@ -23,7 +23,7 @@ TABLE = "drill_writes"
 
 
 def connect(dsn: str):
-    connection = psycopg2.connect(dsn, connect_timeout=3)
+    connection = psycopg2.connect(dsn)  # timeouts come with the DSN
     connection.autocommit = False
     return connection
 
