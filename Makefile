@@ -32,7 +32,7 @@ PLAYBOOK := ansible-playbook
 TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
-        lab-image-clean lab-summary deploy check health test lint unit molecule molecule-ci e2e env-check bench-sms bench-db \
+        lab-image-clean lab-summary deploy check health test lint unit molecule molecule-ci e2e env-check bench-sms bench-db soak \
         bench-backup bench-alerts drill toolchain vault-check profile
 
 help: ## List the targets
@@ -224,6 +224,9 @@ drill: venv ## Rehearse an incident in the lab: make drill SCENARIO=failover
 
 bench-db: venv ## Database tier: failover drill RUNS times; time until writes succeed again, transactions lost
 	python tests/e2e/bench_db_failover.py --runs $(or $(RUNS),3)
+
+soak: venv ## Database and SMS load together for SOAK_SECONDS (300): same leader and timeline after, no write lost
+	$(PLAYBOOK) -i stacks/lab playbooks/drills/soak.yml -e soak_seconds=$(or $(SOAK_SECONDS),300)
 
 bench-alerts: venv ## Monitoring: fault -> alert and fault -> SMS page times (RUNS faults each), targets, memory
 	cd tests/e2e && python bench_alerting.py --runs $(or $(RUNS),3)
