@@ -77,9 +77,10 @@ lock: ## Re-freeze requirements-lock.txt from requirements.txt (needs the regist
 
 ## ---- the lab -----------------------------------------------------------------------------
 
-# Each phase is timed into $(TIMINGS); `make lab` prints them at the end.
+# Each phase is timed into $(TIMINGS) (or the file given second); `make lab` and `make test`
+# print them at the end.
 timed = start=$$(date +%s); $(MAKE) --no-print-directory $(1); \
-	echo "$(1): $$(( $$(date +%s) - start )) s" >> $(TIMINGS)
+	echo "$(1): $$(( $$(date +%s) - start )) s" >> $(or $(2),$(TIMINGS))
 
 lab: ## Bring up the lab and converge it: setup, image, hosts, deploy, pulumi up, health, summary
 	@mkdir -p reports && : > $(TIMINGS)
@@ -178,7 +179,15 @@ pulumi-up: venv
 # mode on a bare host. The other four add that for their tiers and take about 25 minutes of CI's 90,
 # so run them with `make molecule` (or MOLECULE_ROLES=<role>) when their role changes.
 MOLECULE_CI := common prometheus
-test: setup lint unit molecule-ci e2e ## Everything CI runs: lint, unit, molecule (common, prometheus), the lab end to end
+TEST_TIMINGS := reports/test-timings.txt
+test: ## Everything CI runs: lint, unit, molecule (common, prometheus), the lab end to end; the time of each phase
+	@mkdir -p reports && : > $(TEST_TIMINGS)
+	@$(call timed,setup,$(TEST_TIMINGS))
+	@$(call timed,lint,$(TEST_TIMINGS))
+	@$(call timed,unit,$(TEST_TIMINGS))
+	@$(call timed,molecule-ci,$(TEST_TIMINGS))
+	@$(call timed,e2e,$(TEST_TIMINGS))
+	@echo "make test phases:" && sed 's/^/  /' $(TEST_TIMINGS) && echo "of which the lab:" && sed 's/^/  /' $(TIMINGS)
 molecule-ci:
 	@$(MAKE) --no-print-directory molecule MOLECULE_ROLES="$(MOLECULE_CI)"
 
@@ -209,7 +218,7 @@ molecule: venv lab-image toolchain ## Molecule (check, idempotence, verify) for 
 e2e: venv ## The lab end to end: up, converge, health, zero-change re-run, bad input, down
 	@$(MAKE) --no-print-directory lab-down >/dev/null
 	@rc=0; $(MAKE) --no-print-directory lab && \
-	  pytest tests/e2e -p no:cacheprovider --junitxml=reports/e2e.xml || rc=$$?; \
+	  pytest tests/e2e -p no:cacheprovider --durations=25 --junitxml=reports/e2e.xml || rc=$$?; \
 	  $(MAKE) --no-print-directory lab-status || true; \
 	  $(MAKE) --no-print-directory lab-down >/dev/null; exit $$rc
 
