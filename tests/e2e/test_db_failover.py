@@ -19,7 +19,7 @@ def test_failover_drill_moves_the_leader_and_loses_nothing(lab_running):
         assert figures["new_leader"] != figures["old_leader"], figures
         assert figures["acknowledged"] > 100, figures
         assert figures["lost"] == 0, figures
-        # writes resume within a lease (patroni_ttl 10 s), an etcd election and the router's checks;
+        # writes resume within a lease (patroni_ttl 8 s), an etcd election and the router's checks;
         # twice that is a regression (Patroni's default 30 s lease gave 32-38 s). make bench-db
         # measures it.
         assert figures["longest_gap_seconds"] < 30, figures
