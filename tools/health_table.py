@@ -44,11 +44,11 @@ def host_of(test_id: str, known_hosts: list[str]) -> str:
     return max(candidates, key=len) if candidates else ids
 
 
-def inventory_hosts(inventory: str) -> list[str]:
+def inventory_hosts(inventory: str, pattern: str = "all") -> list[str]:
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
 
-    return [host.name for host in InventoryManager(loader=DataLoader(), sources=[inventory]).get_hosts("all")]
+    return [host.name for host in InventoryManager(loader=DataLoader(), sources=[inventory]).get_hosts(pattern)]
 
 
 def results(junit: Path, known_hosts: list[str] = ()) -> dict[str, dict[str, list[str]]]:
@@ -93,12 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("junit", type=Path)
     parser.add_argument("--env", default="")
     parser.add_argument("--inventory", help="the environment's inventory (stacks/<env>), to tell hosts from parameters")
+    parser.add_argument("--hosts", default="all", help="the inventory pattern the checks ran on (make health LIMIT=)")
     args = parser.parse_args(argv)
     if not args.junit.is_file():
         print(f"No health report at {args.junit}: the health run did not get as far as writing it.")
         return 0
     try:
-        known_hosts = inventory_hosts(args.inventory) if args.inventory else []
+        known_hosts = inventory_hosts(args.inventory, args.hosts) if args.inventory else []
         print(render(results(args.junit, known_hosts), args.env))
     except ET.ParseError as error:
         print(f"Cannot read {args.junit}: {error}", file=sys.stderr)
