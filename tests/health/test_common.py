@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
@@ -56,6 +58,18 @@ def test_base_packages_are_installed(host, common):
         if not host.package(name).is_installed
     ]
     assert not missing, f"packages not installed: {missing}"
+
+
+def test_package_fact_matches_dpkg(host, common):
+    """The roles skip apt when this fact says their packages are installed: it must agree with dpkg."""
+    fact = host.file("/etc/ansible/facts.d/dpkg.fact")
+    assert fact.user == "root" and fact.mode == 0o755
+    reported = json.loads(host.check_output(fact.path))
+    statuses = host.check_output("dpkg-query -W -f '${db:Status-Abbrev} ${Package}\\n'").splitlines()
+    installed = [line.split()[-1] for line in statuses if line.startswith("ii ")]
+    assert sorted(reported["installed"]) == sorted(installed)
+    assert set(common["common_base_packages"]) <= set(reported["installed"])
+    assert reported["lists_age"] >= 0
 
 
 def test_admin_users_have_keys_and_sudo(host, common):
