@@ -55,10 +55,13 @@ def test_cluster_has_one_leader_and_every_member_replicates(host, patroni):
     assert sorted(members) == sorted(patroni["patroni_members"])
     roles = sorted(m["role"] for m in members.values())
     assert roles.count("leader") == 1, roles
+    leader = next(m for m in members.values() if m["role"] == "leader")
     for member in members.values():
         if member["role"] != "leader":
             assert member["state"] in ("streaming", "running"), member
             assert member.get("lag", 0) in (0, "unknown") or int(member["lag"]) < 16 * 1024 * 1024, member
+            # a member left on an old timeline (a demoted leader that could not rewind) reports none
+            assert member.get("timeline") == leader["timeline"], member
     if patroni["patroni_synchronous_mode"]:
         assert "sync_standby" in roles, roles
 
