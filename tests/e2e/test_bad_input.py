@@ -79,6 +79,16 @@ def test_lab_address_outside_the_subnet_is_refused(scratch_lab):
     assert leftovers() == ([], False)
 
 
+def test_lab_disk_without_an_absolute_path_is_refused(scratch_lab):
+    disks = [{"path": "var/log/kannel", "size_mb": 64}]
+    host = {"ansible_port": 22291, "private_address": "10.232.0.11", "lab_container_disks": disks}
+    result = run(*scratch_lab({"e2e1": host}))
+    assert result.returncode != 0
+    expected = "e2e1: each entry of lab_container_disks needs path (an absolute path)"
+    assert expected in result.stdout, result.stdout[-2000:]
+    assert leftovers() == ([], False)
+
+
 @pytest.mark.parametrize(
     ("extra_vars", "message"),
     [
