@@ -169,6 +169,83 @@ def restart(c, env="lab", host=None, unit=None, yes=False, dry_run=False):
     change(env, "host.restart", {"host": host, "unit": unit}, plan, act, yes=yes, dry_run=dry_run, warning=warning)
 
 
+# Logs logrotate has already rotated out (name.1, name.2.gz, name-20261130, name.old) anywhere
+# under /var/log, other file systems included (a log directory may be a disk of its own); the
+# journal is left to journalctl. Live logs (name.log) never match.
+ROTATED_LOGS = r".*\.[0-9]+(\.(gz|xz|bz2|zst))?|.*-[0-9]{8}(\.(gz|xz|bz2|zst))?|.*\.(gz|xz|bz2|zst|old)"
+FIND_ROTATED_LOGS = [
+    "find", "/var/log", "-path", "/var/log/journal", "-prune", "-o",
+    "-type", "f", "-regextype", "posix-extended", "-regex", ROTATED_LOGS, "-printf", "%s %p\\n",
+]  # fmt: skip
+
+
+def parse_sizes(text: str) -> list[tuple[int, str]]:
+    """`find -printf '%s %p\n'`: (bytes, path) per file, the largest first."""
+    files = []
+    for line in text.splitlines():
+        size, _, path = line.partition(" ")
+        if size.isdigit() and path:
+            files.append((int(size), path))
+    return sorted(files, reverse=True)
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "env": "environment (stacks/<env>)",
+        "host": "the host",
+        "journal_mb": "the most the journal may keep, in MB (journalctl --vacuum-size)",
+        "yes": "do not ask for confirmation (needed in a non-interactive shell)",
+        "dry_run": "print what would be done and change nothing",
+    },
+)
+def free_logs(c, env="lab", host=None, journal_mb=200, yes=False, dry_run=False):
+    """Changes: free disk space held by logs: rotated logs under /var/log deleted, the journal vacuumed."""
+    no_fabric_hosts(c)
+    environment = Environment(env)
+    if not host:
+        raise Refused(f"host.free-logs acts on one host: say which with --host ({' '.join(environment.host_names)})")
+    environment.check_host(host)
+    if not str(journal_mb).isdigit() or int(journal_mb) < 50:
+        raise Refused(f"--journal-mb {journal_mb}: a whole number of MB, at least 50")
+    plan = [
+        f"delete the logs logrotate has rotated out under /var/log on {host} (name.1, name.2.gz,"
+        " name-YYYYMMDD, name.old); live logs stay",
+        f"vacuum the journal on {host} to at most {journal_mb} MB",
+        "print each file deleted and the free space before and after",
+    ]
+
+    def act() -> str:
+        with connect(environment.connection_of(host)) as conn:
+            before = parse_df(run(conn, ["df", "-P", "-T", "-B1"]).stdout)
+            rotated = parse_sizes(run(conn, FIND_ROTATED_LOGS).stdout)
+            if rotated:
+                deleted = run(conn, ["rm", "-f", "--", *[path for _, path in rotated]])
+                if deleted.exited != 0:
+                    raise Problem(f"rm on {host}: {deleted.stderr.strip()[-300:]}")
+            vacuum = run(conn, ["journalctl", f"--vacuum-size={int(journal_mb)}M"], timeout=120)
+            after = parse_df(run(conn, ["df", "-P", "-T", "-B1"]).stdout)
+        for size, path in rotated:
+            print(f"  deleted {path} ({size / 1024**2:.1f} MB)")
+        print(vacuum.stderr.strip().splitlines()[-1] if vacuum.stderr.strip() else "journal: nothing to vacuum")
+        free_before = {d["mount"]: d["available"] / d["size"] for d in before}
+        for disk in after:
+            was = free_before.get(disk["mount"])
+            if was is not None and disk["available"] / disk["size"] - was >= 0.005:
+                print(f"  {disk['mount']}: {was:.1%} free before, {disk['available'] / disk['size']:.1%} now")
+        return f"{len(rotated)} rotated log(s), {sum(size for size, _ in rotated) / 1024**2:.0f} MB, deleted on {host}"
+
+    change(
+        env,
+        "host.free-logs",
+        {"host": host, "journal_mb": int(journal_mb)},
+        plan,
+        act,
+        yes=yes,
+        dry_run=dry_run,
+    )
+
+
 CERT_SCRIPT = """
 for file in {globs}; do
   [ -f "$file" ] || continue

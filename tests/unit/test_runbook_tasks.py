@@ -146,6 +146,11 @@ def test_the_front_door_lists_the_tasks():
             ["host.restart", "--env", "prod", "--host", "sms1", "--unit", "sshd"],
             "host.restart may restart govops-certificate-expiry, haproxy, kannel-bearerbox",
         ),
+        (["host.free-logs", "--env", "prod", "--dry-run"], "host.free-logs acts on one host: say which with --host"),
+        (
+            ["host.free-logs", "--env", "prod", "--host", "sms1", "--journal-mb", "5", "--dry-run"],
+            "--journal-mb 5: a whole number of MB, at least 50",
+        ),
         (["backup.restore-drill", "--env", "prod", "--dry-run"], "runs in the lab only"),
         (["alerts.silence", "--env", "prod", "--alert", "HostDown", "--dry-run"], "--reason is required"),
         (
@@ -240,6 +245,7 @@ CHANGES = [
     (sms.start_link, {"env": "prod", "host": "sms2"}),
     (sms.requeue, {"env": "staging", "host": "sms1"}),
     (host.restart, {"env": "prod", "host": "db1", "unit": "patroni"}),
+    (host.free_logs, {"env": "prod", "host": "sms2"}),
     (
         alerts.silence,
         {"env": "prod", "alert": "KannelQueueGrowing", "duration": "2h", "reason": "operator maintenance"},
@@ -477,6 +483,30 @@ def test_disk_memory_and_certificates_of_a_host():
     assert "kannel-bearerbox" in host.allowed_units(["sms_gateway"]) and "patroni" not in host.allowed_units(
         ["sms_gateway"]
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "rotated"),
+    [
+        ("/var/log/kannel/bearerbox.log.1", True),
+        ("/var/log/syslog.2.gz", True),
+        ("/var/log/postgresql/postgresql-15-main.log-20261130", True),
+        ("/var/log/pgbackrest/cfm-backup.log-20261130.xz", True),
+        ("/var/log/kannel/access.log.old", True),
+        ("/var/log/kannel/bearerbox.log", False),
+        ("/var/log/postgresql/postgresql-15-main.log", False),
+        ("/var/log/dpkg.log", False),
+        ("/var/log/pgbackrest/cfm-archive-push-async.log", False),
+    ],
+)
+def test_only_logs_logrotate_rotated_out_are_deleted(path, rotated):
+    # find's posix-extended -regex matches the whole path, as fullmatch does
+    assert bool(re.fullmatch(host.ROTATED_LOGS, path)) is rotated
+
+
+def test_rotated_logs_are_listed_largest_first():
+    listing = "120 /var/log/syslog.1\n125829120 /var/log/kannel/bearerbox.log.1\nnoise\n"
+    assert host.parse_sizes(listing) == [(125829120, "/var/log/kannel/bearerbox.log.1"), (120, "/var/log/syslog.1")]
 
 
 def test_deployment_readiness():
