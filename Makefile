@@ -124,8 +124,11 @@ lab-image-clean: ## Remove the cached lab images
 
 ## ---- any environment ---------------------------------------------------------------------
 
-deploy: env-check venv ## Converge an environment's hosts: make deploy ENV=prod
-	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml
+# LIMIT=<host or group> converges only those hosts (Ansible's --limit), e.g. after renewing one
+# host's certificate; the plays read the other hosts' inventory variables, not their facts.
+LIMIT_ARG = $(if $(LIMIT),--limit $(LIMIT))
+deploy: env-check venv ## Converge an environment's hosts: make deploy ENV=prod [LIMIT=<host or group>]
+	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml $(LIMIT_ARG)
 
 # Where a converge spends its time: the slowest tasks and roles and the total (ansible.posix's
 # profile_tasks, profile_roles and timer callbacks); the full output goes to reports/profile-<env>.log.
@@ -135,8 +138,8 @@ profile: env-check venv ## Converge as deploy does and show where the time goes:
 	  PROFILE_TASKS_TASK_OUTPUT_LIMIT=25 $(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml > reports/profile-$(ENV).log; \
 	  rc=$$?; sed -n '/^PLAY RECAP/,$$p' reports/profile-$(ENV).log; exit $$rc
 
-check: env-check venv ## Dry run with diff: what deploy would change
-	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml --check --diff
+check: env-check venv ## Dry run with diff: what deploy would change [LIMIT=<host or group>]
+	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml --check --diff $(LIMIT_ARG)
 
 # Ends with one table, every host by every component (tools/health_table.py reads the JUnit XML);
 # the target's exit status stays the health run's.
