@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,11 +43,12 @@ class Monitoring:
         return [a for a in found if all(a["labels"].get(k) == v for k, v in labels.items())]
 
     def wait_for_alert(self, name: str, since: float, timeout: float = 180, **labels: str) -> float:
-        """Seconds from `since` until the alert is active in Alertmanager."""
+        """Seconds from `since` until the alert fired (its startsAt, which Prometheus sets when the
+        alert fires), once it is active in Alertmanager: right even when the wait began late."""
         found = wait_until(lambda: self.alerts(name, **labels), timeout, 2)
         if not found:
             raise AssertionError(f"{name} {labels} did not reach Alertmanager within {timeout:.0f} s")
-        return time.time() - since
+        return max(0.0, min(_epoch(alert["startsAt"]) for alert in found) - since)
 
     def wait_for_resolution(self, name: str, timeout: float = 240, **labels: str) -> None:
         if not wait_until(lambda: not self.alerts(name, **labels), timeout, 3):
