@@ -31,8 +31,9 @@ export ANSIBLE_STRATEGY ?= mitogen_linear
 
 # What the controller needs from Debian: Podman (runc, netavark + aardvark-dns for the lab
 # network's DNS, iptables for its NAT), debootstrap for the lab image, promtool (prometheus);
-# tzdata and systemd-analyze for the staging/prod input checks, which run on the controller.
-APT_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap openssh-client prometheus tzdata systemd
+# tzdata and systemd-analyze for the staging/prod input checks, which run on the controller;
+# e2fsprogs (mkfs.ext4) for the lab hosts' small disks.
+APT_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap openssh-client prometheus tzdata systemd e2fsprogs
 VENV_STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-lock.txt | sha256sum | cut -c1-12)
 
 PLAYBOOK := ansible-playbook
