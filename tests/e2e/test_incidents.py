@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 
@@ -45,13 +44,7 @@ def monitoring(lab_running) -> Monitoring:
 
 
 def on_host(host: str, script: str) -> str:
-    result = subprocess.run(
-        ["podman", "exec", f"govops-lab-{host}", "sh", "-ec", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run("podman", "exec", f"govops-lab-{host}", "sh", "-ec", script, timeout=120)
     assert result.returncode == 0, f"{host}: {script}: {result.stderr}"
     return result.stdout
 
