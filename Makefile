@@ -90,15 +90,17 @@ lock: ## Re-freeze requirements-lock.txt from requirements.txt (needs the regist
 timed = start=$$(date +%s); $(MAKE) --no-print-directory $(1); \
 	echo "$(1): $$(( $$(date +%s) - start )) s" >> $(or $(2),$(TIMINGS))
 
-# The cold converge ends with its 25 slowest tasks (ansible.posix's profile_tasks), the
-# biggest phase of `make lab` and of `make test`.
-LAB_DEPLOY_PROFILE := ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks PROFILE_TASKS_TASK_OUTPUT_LIMIT=25
+# Where a converge spends its time: its 25 slowest tasks, its roles and the total (ansible.posix's
+# profile_tasks, profile_roles and timer callbacks). `make profile` and `make lab`'s cold converge
+# (the biggest phase of `make lab` and of `make test`) print them.
+PROFILE_CALLBACKS := ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks,ansible.posix.profile_roles,ansible.posix.timer \
+  PROFILE_TASKS_TASK_OUTPUT_LIMIT=25
 lab: ## Bring up the lab and converge it: setup, image, hosts, deploy, pulumi up, health, summary
 	@mkdir -p reports && : > $(TIMINGS)
 	@$(call timed,setup)
 	@$(call timed,lab-image)
 	@$(call timed,lab-hosts)
-	@export $(LAB_DEPLOY_PROFILE); $(call timed,deploy ENV=lab)
+	@export $(PROFILE_CALLBACKS); $(call timed,deploy ENV=lab)
 	@$(call timed,pulumi-up)
 	@$(call timed,health ENV=lab)
 	@$(MAKE) --no-print-directory lab-summary
@@ -134,12 +136,10 @@ LIMIT_ARG = $(if $(LIMIT),--limit $(LIMIT))
 deploy: env-check venv ## Converge an environment's hosts: make deploy ENV=prod [LIMIT=<host or group>]
 	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml $(LIMIT_ARG)
 
-# Where a converge spends its time: the slowest tasks and roles and the total (ansible.posix's
-# profile_tasks, profile_roles and timer callbacks); the full output goes to reports/profile-<env>.log.
+# The full output goes to reports/profile-<env>.log.
 profile: env-check venv ## Converge as deploy does and show where the time goes: make profile ENV=lab
 	@mkdir -p reports
-	@ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks,ansible.posix.profile_roles,ansible.posix.timer \
-	  PROFILE_TASKS_TASK_OUTPUT_LIMIT=25 $(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml > reports/profile-$(ENV).log; \
+	@export $(PROFILE_CALLBACKS); $(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml > reports/profile-$(ENV).log; \
 	  rc=$$?; sed -n '/^PLAY RECAP/,$$p' reports/profile-$(ENV).log; exit $$rc
 
 check: env-check venv ## Dry run with diff: what deploy would change [LIMIT=<host or group>]
