@@ -45,6 +45,17 @@ def host_http(host, method: str, url: str, body: dict | None = None, cafile: str
     return int(status), text
 
 
+def pytest_configure(config):
+    """Testinfra shares SSH connections through ansible.cfg's control_path_dir only when that
+    directory exists, and only Ansible's own ssh plugin creates it (Mitogen's strategy does not):
+    without it every command of every check opened a new SSH connection (0.3 s instead of 0.02 s)."""
+    from ansible import constants
+
+    Path(constants.config.get_config_value("PERSISTENT_CONTROL_PATH_DIR")).expanduser().mkdir(
+        mode=0o700, parents=True, exist_ok=True
+    )
+
+
 @cache
 def _ansible(inventory: str) -> tuple[DataLoader, InventoryManager, VariableManager]:
     init_plugin_loader()  # so the templates find ansible.builtin and collection plugins
