@@ -40,7 +40,7 @@ PLAYBOOK := ansible-playbook
 TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
-        lab-image-clean lab-summary deploy check health test lint unit molecule molecule-ci e2e env-check bench-sms bench-db soak \
+        lab-image-clean lab-summary deploy check tags-check health test lint unit molecule molecule-ci e2e env-check bench-sms bench-db soak \
         bench-backup bench-alerts drill toolchain vault-check profile
 
 help: ## List the targets
@@ -132,9 +132,16 @@ lab-image-clean: ## Remove the cached lab images
 
 # LIMIT=<host or group> converges only those hosts (Ansible's --limit), e.g. after renewing one
 # host's certificate; the plays read the other hosts' inventory variables, not their facts.
-LIMIT_ARG = $(if $(LIMIT),--limit $(LIMIT))
-deploy: env-check venv ## Converge an environment's hosts: make deploy ENV=prod [LIMIT=<host or group>]
-	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml $(LIMIT_ARG)
+# TAGS=<role>[,<role>] applies only those roles (each play tags its roles with their names); the
+# input checks run whatever the tags.
+SCOPE_ARGS = $(if $(LIMIT),--limit $(LIMIT)) $(if $(TAGS),--tags $(TAGS))
+comma := ,
+# Ansible runs nothing for a tag it does not know, and says nothing: refuse one here instead.
+tags-check:
+	@for tag in $(subst $(comma), ,$(TAGS)); do test -d roles/$$tag || { \
+	  echo "Unknown TAGS '$$tag': a tag is a role's name, one of: $$(ls roles | tr '\n' ' ')" >&2; exit 2; }; done
+deploy: env-check tags-check venv ## Converge an environment's hosts: make deploy ENV=prod [LIMIT=<host or group>] [TAGS=<role>]
+	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml $(SCOPE_ARGS)
 
 # The full output goes to reports/profile-<env>.log.
 profile: env-check venv ## Converge as deploy does and show where the time goes: make profile ENV=lab
@@ -142,8 +149,8 @@ profile: env-check venv ## Converge as deploy does and show where the time goes:
 	@export $(PROFILE_CALLBACKS); $(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml > reports/profile-$(ENV).log; \
 	  rc=$$?; sed -n '/^PLAY RECAP/,$$p' reports/profile-$(ENV).log; exit $$rc
 
-check: env-check venv ## Dry run with diff: what deploy would change [LIMIT=<host or group>]
-	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml --check --diff $(LIMIT_ARG)
+check: env-check tags-check venv ## Dry run with diff: what deploy would change [LIMIT=<host or group>] [TAGS=<role>]
+	$(PLAYBOOK) -i $(INVENTORY) playbooks/site.yml --check --diff $(SCOPE_ARGS)
 
 # Ends with one table, every host by every component (tools/health_table.py reads the JUnit XML);
 # the target's exit status stays the health run's.
@@ -151,10 +158,12 @@ check: env-check venv ## Dry run with diff: what deploy would change [LIMIT=<hos
 # run them side by side (each keeps its own SSH connection per host, through Ansible's control path).
 HEALTH_JOBS ?= 4
 HEALTH_HOSTS = $(or $(LIMIT),all)
+# Testinfra splits --hosts at commas: each host or group of LIMIT=a,b gets its own ansible://.
+HEALTH_TARGETS = $(subst $(comma),$(comma)ansible://,ansible://$(HEALTH_HOSTS))
 health: env-check venv ## Testinfra health checks, then a host x component table: LIMIT=<host or group> for some hosts
 	@mkdir -p reports && rm -f reports/health-$(ENV).xml
 	@rc=0; echo "pytest tests/health --ansible-inventory=$(INVENTORY) --junitxml=reports/health-$(ENV).xml"; \
-	pytest tests/health -p no:cacheprovider --hosts='ansible://$(HEALTH_HOSTS)' -n $(HEALTH_JOBS) \
+	pytest tests/health -p no:cacheprovider --hosts='$(HEALTH_TARGETS)' -n $(HEALTH_JOBS) \
 	  --ansible-inventory=$(INVENTORY) --junitxml=reports/health-$(ENV).xml || rc=$$?; \
 	python tools/health_table.py reports/health-$(ENV).xml --env $(ENV) --inventory $(INVENTORY) --hosts '$(HEALTH_HOSTS)' || true; \
 	exit $$rc
