@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+
+# HostDiskAlmostFull (monitoring/rules/hosts.yml): the same file systems and the same limit.
+NOT_DISKS = re.compile(r"tmpfs|ramfs|devtmpfs|overlay|squashfs|nsfs|fuse.*")
+DISK_FREE_AT_LEAST = 0.05
 
 
 @pytest.fixture
@@ -113,3 +118,12 @@ def test_journald_is_persistent(host, common):
 def test_ssh_server_runs(host):
     assert host.service("ssh").is_running
     assert host.socket("tcp://0.0.0.0:22").is_listening
+
+
+def test_every_disk_has_room(host):
+    full = []
+    for line in host.check_output("df -B1 --output=fstype,size,avail,target").splitlines()[1:]:
+        fstype, size, available, mount = line.split(None, 3)
+        if not NOT_DISKS.fullmatch(fstype) and int(size) and int(available) / int(size) < DISK_FREE_AT_LEAST:
+            full.append(f"{mount}: {int(available) / int(size):.1%} free")
+    assert not full, f"disks almost full (runbooks/HostDiskAlmostFull.md): {full}"

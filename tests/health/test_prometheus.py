@@ -12,6 +12,7 @@ from conftest import host_http
 testinfra_hosts = ["ansible://monitoring"]
 
 RULES = Path(__file__).resolve().parents[2] / "monitoring/rules"
+ALERT = re.compile(r"^\s*- alert: (\w+)\s*$", re.MULTILINE)
 
 
 def api(host, role_vars, path: str) -> dict:
@@ -45,6 +46,14 @@ def test_every_rule_file_of_the_kit_is_loaded_and_evaluates(host, role_vars):
     assert kit <= loaded, f"rule files not loaded: {sorted(kit - loaded)}"
     broken = [f"{rule['name']}: {rule['lastError']}" for g in groups for rule in g["rules"] if rule.get("lastError")]
     assert not broken, broken
+
+
+def test_every_alert_of_the_kit_is_loaded(host, role_vars):
+    """A rule deleted from a live file (or the file edited by hand) is an alert that never fires."""
+    loaded = {rule["name"] for g in api(host, role_vars, "/api/v1/rules")["groups"] for rule in g["rules"]}
+    kit = {name for path in RULES.glob("*.yml*") for name in ALERT.findall(path.read_text())}
+    assert kit, f"no alert found in {RULES}"
+    assert kit <= loaded, f"alerts of the kit that Prometheus has not loaded: {sorted(kit - loaded)}"
 
 
 def test_consoles_render_values(host, role_vars):
