@@ -41,7 +41,7 @@ TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
         lab-image-clean lab-summary deploy check tags-check health test lint unit molecule molecule-ci e2e env-check bench-sms bench-db soak \
-        bench-backup bench-alerts drill toolchain vault-check profile
+        bench-backup bench-alerts drill toolchain vault-check profile exercise grade exercise-reset
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -247,6 +247,19 @@ e2e: venv ## The lab end to end: up, converge, health, zero-change re-run, bad i
 	  pytest tests/e2e -p no:cacheprovider --durations=25 --junitxml=reports/e2e.xml || rc=$$?; \
 	  $(MAKE) --no-print-directory lab-status || true; \
 	  $(MAKE) --no-print-directory lab-down >/dev/null; exit $$rc
+
+## ---- exercises for trainees (the lab must be up: make lab) ---------------------------------
+
+# The catalogue is exercises/catalogue.yml; docs/trainees.md is the guide.
+EXERCISE = $(VENV)/bin/python tools/exercise.py --env $(ENV)
+exercise: venv ## Trainees: list the break-and-fix exercises, or break the lab with one: make exercise NAME=<name>
+	@$(EXERCISE) $(if $(NAME),start $(NAME),list)
+
+grade: venv ## Trainees: is the running exercise fixed? HINT=1, HINT=2 adds a hint; recorded in reports/exercises.json
+	@$(EXERCISE) grade $(if $(HINT),--hint $(HINT))
+
+exercise-reset: venv ## Trainees: end the exercise and restore what it broke (make deploy on its hosts)
+	@$(EXERCISE) reset
 
 ## ---- benchmarks (the lab must be up: make lab) ------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The whole lab: converged, healthy, re-runs change nothing, drift is found and repaired."""
+"""The whole lab: converged, healthy, re-runs change nothing. (Drift found by the health checks and
+repaired by deploy: every exercise of tests/e2e/test_exercises.py.)"""
 
 from __future__ import annotations
 
@@ -28,26 +29,6 @@ def test_check_mode_reports_no_drift(lab_running):
     assert result.returncode == 0, result.stdout[-3000:]
     changed = {host: counts["changed"] for host, counts in recap(result.stdout).items() if counts["changed"]}
     assert not changed, f"check mode predicts changes on a converged lab: {changed}\n{result.stdout[-3000:]}"
-
-
-def test_drift_is_found_by_health_and_repaired_by_deploy(lab_running):
-    # Someone changes the time zone by hand on db2.
-    assert (
-        run("podman", "exec", "govops-lab-db2", "ln", "-sf", "/usr/share/zoneinfo/UTC", "/etc/localtime").returncode
-        == 0
-    )
-    # The host's checks, as an operator runs them on a host in doubt (`make lab` checked every
-    # host healthy before the tests, so the one failure is the drift).
-    health = run("make", "--no-print-directory", "health", "ENV=lab", "LIMIT=db2")
-    assert health.returncode != 0
-    assert "FAILED tests/health/test_common.py::test_time_zone[ansible://db2]" in health.stdout
-    assert "1 failed" in health.stdout, health.stdout[-2000:]
-    deploy = run("make", "--no-print-directory", "deploy", "ENV=lab", "LIMIT=db2")
-    assert recap(deploy.stdout)["db2"]["changed"] == 1, deploy.stdout[-3000:]
-    repaired = run("make", "--no-print-directory", "health", "ENV=lab", "LIMIT=db2")
-    assert repaired.returncode == 0, repaired.stdout[-2000:]
-    assert "Health of lab: 1 hosts x" in repaired.stdout, repaired.stdout[-2000:]
-    assert "every host healthy" in repaired.stdout, repaired.stdout[-2000:]
 
 
 def test_hosts_reach_each_other_by_name(lab_running):
