@@ -348,23 +348,28 @@ def grade(environment: Environment, catalogue: dict, hint: int | None) -> int:
     return 0 if passed else 1
 
 
+def make(*arguments: str) -> None:
+    """A target of the kit's Makefile, its output shown as it goes; a failure stops the reset."""
+    command = ["make", "--no-print-directory", *arguments]
+    if subprocess.run(command, cwd=REPO, timeout=1800, check=False).returncode != 0:
+        raise Problem(f"`{shlex.join(command)}` failed (its output is above)")
+
+
 def reset(environment: Environment, catalogue: dict) -> None:
     state = read_state()
     if not state:
         print("No exercise is recorded: the whole lab is converged again (make deploy ENV=lab, make pulumi-up).")
-        run_step(environment, {"local": "make --no-print-directory deploy ENV=lab"}, {"target": "", "since": ""})
-        run_step(environment, {"local": "make --no-print-directory pulumi-up"}, {"target": "", "since": ""})
+        make("deploy", "ENV=lab")
+        make("pulumi-up")
         return
-    exercise = catalogue[state["name"]]
-    plan = exercise["reset"]
+    plan = catalogue[state["name"]]["reset"]
     for step in plan.get("undo", []):
         run_step(environment, step, state)
     if plan.get("deploy"):
         limit = ",".join(hosts_of(environment, plan["deploy"]["limit"], state["target"]))
-        tags = ",".join(plan["deploy"].get("tags", []))
-        run_step(environment, {"local": f"make --no-print-directory deploy ENV=lab LIMIT={limit} TAGS={tags}"}, state)
+        make("deploy", "ENV=lab", f"LIMIT={limit}", "TAGS=" + ",".join(plan["deploy"].get("tags", [])))
     if plan.get("pulumi"):
-        run_step(environment, {"local": "make --no-print-directory pulumi-up"}, state)
+        make("pulumi-up")
     STATE.unlink()
     print(f"Reset: what {state['name']} broke is restored; no exercise is running.")
 

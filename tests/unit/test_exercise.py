@@ -133,3 +133,44 @@ def test_the_scaled_deployment_is_put_back_at_the_stacks_replicas():
     scale = f"--namespace cfm scale deployment web --replicas={replicas}"
     assert item["reset"]["undo"] == [{"kubectl": scale}]
     assert SOLUTIONS["k8s-deployment-scaled-to-zero"] == [{"kubectl": scale}]
+
+
+@pytest.fixture
+def commands(monkeypatch):
+    """The commands the reset runs, recorded instead of run (each one succeeds)."""
+    ran = []
+
+    def fake_run(command, **kwargs):
+        ran.append(command)
+        return exercise.subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(exercise.subprocess, "run", fake_run)
+    return ran
+
+
+def test_reset_deploys_the_exercises_hosts_and_roles_then_ends_it(lab_state, commands):
+    state = {"name": "sms-wrong-smpp-password", "target": "sms2", "since": "10:40", "started": "x", "hints": []}
+    exercise.STATE.write_text(json.dumps(state))
+    assert exercise.main(["reset"]) == 0
+    assert commands == [["make", "--no-print-directory", "deploy", "ENV=lab", "LIMIT=sms2", "TAGS=kannel"]]
+    assert not exercise.STATE.exists()
+
+
+def test_reset_without_an_exercise_converges_the_whole_lab(lab_state, commands):
+    assert exercise.main(["reset"]) == 0
+    assert commands == [
+        ["make", "--no-print-directory", "deploy", "ENV=lab"],
+        ["make", "--no-print-directory", "pulumi-up"],
+    ]
+
+
+def test_a_failed_reset_keeps_the_exercise(lab_state, monkeypatch, capsys):
+    state = {"name": "db-pg-hba-refuses-app", "target": "db1", "since": "10:40", "started": "x", "hints": []}
+    exercise.STATE.write_text(json.dumps(state))
+    failed = exercise.subprocess.CompletedProcess([], 2, "", "")
+    monkeypatch.setattr(exercise.subprocess, "run", lambda command, **kwargs: failed)
+    assert exercise.main(["reset"]) == 1
+    assert (
+        "`make --no-print-directory deploy ENV=lab LIMIT=db1,db2,db3 TAGS=postgresql` failed" in capsys.readouterr().err
+    )
+    assert json.loads(exercise.STATE.read_text()) == state
