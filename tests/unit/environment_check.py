@@ -213,10 +213,11 @@ def template_tasks(role_dir: Path) -> list[TemplateTask]:
 
 
 def gathered_facts(variables: dict) -> dict:
-    """The facts the roles read (ansible_default_ipv4, ansible_facts.hostname), as the deploy's
-    fact gathering would find them on the host; no template needs more."""
+    """The facts the roles read (ansible_facts.default_ipv4 and .hostname), as the deploy's fact
+    gathering would find them on the host; no template needs more. ansible.cfg does not inject
+    them as top-level ansible_* variables, so neither does this."""
     facts = {"default_ipv4": {"address": variables.get("private_address")}, "hostname": variables["inventory_hostname"]}
-    return {"ansible_facts": facts, **{f"ansible_{name}": value for name, value in facts.items()}}
+    return {"ansible_facts": facts}
 
 
 class _RoleTemplates(_health.RoleVars):
