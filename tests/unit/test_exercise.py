@@ -174,3 +174,20 @@ def test_a_failed_reset_keeps_the_exercise(lab_state, monkeypatch, capsys):
         "`make --no-print-directory deploy ENV=lab LIMIT=db1,db2,db3 TAGS=postgresql` failed" in capsys.readouterr().err
     )
     assert json.loads(exercise.STATE.read_text()) == state
+
+
+def test_a_grade_waits_for_the_alerts_to_clear_and_says_so_once(lab_state, monkeypatch, capsys):
+    started = exercise.now().isoformat(timespec="seconds")
+    state = {"name": "sms-smsbox-stopped", "target": "sms1", "since": "10:40", "started": started, "hints": []}
+    state["trainee"] = "ada"
+    exercise.STATE.write_text(json.dumps(state))
+    looks = [["KannelDown (firing, sms1)"], ["KannelDown (firing, sms1)"], []]
+    pauses = []
+    monkeypatch.setattr(exercise, "health", lambda hosts: [])
+    monkeypatch.setattr(exercise, "alerts_now", lambda environment, names, hosts: looks.pop(0))
+    monkeypatch.setattr(exercise.time, "sleep", pauses.append)
+    assert exercise.main(["grade"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("waiting for KannelDown (firing, sms1) to clear") == 1
+    assert "PASS: sms-smsbox-stopped is fixed" in out
+    assert pauses == [exercise.ALERTS_POLL_SECONDS] * 2
