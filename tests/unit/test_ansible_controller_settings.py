@@ -8,10 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ansible
+
 ROOT = Path(__file__).resolve().parents[2]
 # a module, filter, test, lookup or callback named by its collection: namespace.collection.name
 FQCN = re.compile(r"\b([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\.[a-z][a-z0-9_]*\b")
-SITE_PACKAGES = Path(sys.prefix, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages")
+# the ansible package's collections, installed beside ansible-core (where `make venv` links from)
+BUNDLE = Path(ansible.__file__).parents[1] / "ansible_collections"
+
+
+def python_with_kit_config(*arguments: str) -> str:
+    """stdout of this Python run from the repository root with the kit's ansible.cfg."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    return subprocess.run(
+        [sys.executable, *arguments], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def kit_collections() -> set[str]:
@@ -27,7 +38,7 @@ def unlinked_collections(root: Path) -> dict[str, str]:
     for path in sorted(p for top in ("roles", "playbooks", "stacks") for p in (root / top).rglob("*.y*ml")):
         for namespace, collection in FQCN.findall(path.read_text()):
             name = f"{namespace}.{collection}"
-            if name not in linked and (SITE_PACKAGES / "ansible_collections" / namespace / collection).is_dir():
+            if name not in linked and (BUNDLE / namespace / collection).is_dir():
                 found.setdefault(name, str(path.relative_to(root)))
     return found
 
@@ -46,15 +57,8 @@ def test_a_collection_left_out_of_the_links_is_found(tmp_path):
 
 def test_ansible_finds_only_the_linked_collections():
     # `make unit` runs `make venv` first, which links them
-    listed = subprocess.run(
-        [sys.executable, "-m", "ansible", "galaxy", "collection", "list", "--format", "json"],
-        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = {name for collections in json.loads(listed.stdout).values() for name in collections}
+    listed = python_with_kit_config("-m", "ansible", "galaxy", "collection", "list", "--format", "json")
+    found = {name for collections in json.loads(listed).values() for name in collections}
     assert found - {"ansible._protomatter"} == kit_collections()
 
 
@@ -73,15 +77,7 @@ print(json.dumps([callback.CALLBACK_NEEDS_ENABLED, before, loaded()]))
 
 
 def test_the_jinja_plugins_are_loaded_when_the_playbook_starts():
-    probe = subprocess.run(
-        [sys.executable, "-c", PRELOAD_PROBE],
-        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    needs_enabled, before, after = json.loads(probe.stdout)
+    needs_enabled, before, after = json.loads(python_with_kit_config("-c", PRELOAD_PROBE))
     assert needs_enabled is False, "the callback must be on without callbacks_enabled"
     assert before == []
     assert "ansible.plugins.filter.core" in after and "ansible.plugins.test.core" in after

@@ -178,8 +178,8 @@ def test_a_failed_reset_keeps_the_exercise(lab_state, monkeypatch, capsys):
 
 def test_a_grade_waits_for_the_alerts_to_clear_and_says_so_once(lab_state, monkeypatch, capsys):
     started = exercise.now().isoformat(timespec="seconds")
-    state = {"name": "sms-smsbox-stopped", "target": "sms1", "since": "10:40", "started": started, "hints": []}
-    state["trainee"] = "ada"
+    state = {"name": "sms-smsbox-stopped", "target": "sms1", "since": "10:40", "started": started}
+    state |= {"trainee": "ada", "hints": []}
     exercise.STATE.write_text(json.dumps(state))
     looks = [["KannelDown (firing, sms1)"], ["KannelDown (firing, sms1)"], []]
     pauses = []
