@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:
 
 # The health checks' reading of the inventory and of a host's role variables (the inventory over
 # the role's defaults, its vars/ on top, templated by Ansible): one reading for both.
-from tests.health.conftest import RoleVars, _ansible  # noqa: E402
+from tests.host_checks import RoleVars, ansible_for  # noqa: E402
 
 
 class Refused(Exit):
@@ -149,7 +149,7 @@ class Environment:
         self.inventory = str(self.dir)
         self._vault_password_files = list(vault_password_files)
         self._role_vars: dict[tuple[str, str], HostRoleVars] = {}
-        loader, self.inventory_manager, self.variable_manager = _ansible(self.inventory)
+        loader, self.inventory_manager, self.variable_manager = ansible_for(self.inventory)
         if (self.dir / "group_vars/all/vault.yml").is_file():
             self._open_vault(loader)
 
@@ -210,7 +210,7 @@ class Environment:
     # -- variables -------------------------------------------------------------------------
 
     def role_vars(self, host: str, role: str) -> HostRoleVars:
-        """The host's view of a role's variables (tests/health/conftest.py's RoleVars)."""
+        """The host's view of a role's variables (tests/host_checks.py's RoleVars)."""
         self.check_host(host)
         if (host, role) not in self._role_vars:
             try:

@@ -7,7 +7,8 @@ import json
 import time
 
 import pytest
-from conftest import host_http
+
+from tests.host_checks import host_http
 
 testinfra_hosts = ["ansible://monitoring"]
 

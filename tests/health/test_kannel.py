@@ -5,7 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import host_http
+
+from tests.host_checks import host_http
 
 testinfra_hosts = ["ansible://sms_gateway"]
 

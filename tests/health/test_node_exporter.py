@@ -3,7 +3,7 @@ collectors work, and the expiry of the kit's certificates on the host is exporte
 
 from __future__ import annotations
 
-from conftest import host_http
+from tests.host_checks import host_http
 
 testinfra_hosts = ["ansible://all"]
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import host_http
+
+from tests.host_checks import host_http
 
 testinfra_hosts = ["ansible://db"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import host_http
+from tests.host_checks import host_http
 
 testinfra_hosts = ["ansible://db"]
 

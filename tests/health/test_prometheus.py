@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import host_http
+from tests.host_checks import host_http
 
 testinfra_hosts = ["ansible://monitoring"]
 

@@ -10,7 +10,8 @@ import urllib.parse
 import uuid
 
 import pytest
-from conftest import host_http
+
+from tests.host_checks import host_http
 
 testinfra_hosts = ["ansible://sms_gateway"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import host_http
+from tests.host_checks import host_http
 
 testinfra_hosts = ["ansible://smsc_simulator"]
 

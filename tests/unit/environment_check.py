@@ -26,6 +26,8 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.vault import VaultLib, VaultSecret
 from ansible.template import generate_ansible_template_vars, trust_as_template
 
+from tests.host_checks import RoleVars, ansible_for
+
 REPO = Path(__file__).resolve().parents[2]
 STACKS = REPO / "stacks"
 ROLES = REPO / "roles"
@@ -52,10 +54,9 @@ def _module(name: str, path: Path):
     return module
 
 
-# site.yml's plays (imports followed) as `make lab-summary` reads them, and the health checks'
-# view of a role's variables (inventory over role defaults, role vars/ on top): one reading each.
+# site.yml's plays (imports followed) as `make lab-summary` reads them; the health checks' view
+# of a role's variables (inventory over role defaults, role vars/ on top) is tests/host_checks.py's.
 _site = _module("lab_summary", REPO / "playbooks/lab/summary.py")
-_health = _module("health_conftest", REPO / "tests/health/conftest.py")
 
 
 def deployed_environments() -> list[str]:
@@ -220,7 +221,7 @@ def gathered_facts(variables: dict) -> dict:
     return {"ansible_facts": facts}
 
 
-class _RoleTemplates(_health.RoleVars):
+class _RoleTemplates(RoleVars):
     """The health checks' RoleVars, which also renders the role's templates as the template module does."""
 
     def _with(self, extra: dict) -> dict:
@@ -240,7 +241,7 @@ class _RoleTemplates(_health.RoleVars):
 
 def role_templates(inventory: Path, host: str, role: str) -> _RoleTemplates:
     """The host's view of the role, its inventory's vault opened with the test password."""
-    loader, _, _ = _health._ansible(str(inventory))
+    loader, _, _ = ansible_for(str(inventory))
     loader.set_vault_secrets([("default", _test_secret())])
     templates = _RoleTemplates(str(inventory), host, role)
     templates._variables["role_path"] = str(ROLES / role)  # as Ansible defines it for a role's tasks

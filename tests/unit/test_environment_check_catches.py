@@ -12,7 +12,7 @@ import pytest
 import yaml
 from environment_check import ROLES, InputCheck, fixture_vault, inventory_copy, roles_by_host, template_failures
 
-# tests/health/conftest.py sets up Ansible's plugin loader once per inventory it opens
+# tests/host_checks.py sets up Ansible's plugin loader once per inventory it opens
 pytestmark = pytest.mark.filterwarnings("ignore:AnsibleCollectionFinder has already been configured")
 
 

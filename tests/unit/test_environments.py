@@ -18,7 +18,7 @@ from environment_check import (
     template_failures,
 )
 
-# tests/health/conftest.py sets up Ansible's plugin loader once per inventory it opens
+# tests/host_checks.py sets up Ansible's plugin loader once per inventory it opens
 pytestmark = pytest.mark.filterwarnings("ignore:AnsibleCollectionFinder has already been configured")
 
 CASES = [
