@@ -8,7 +8,7 @@ reports/audit-<env>-<date>/ with report.html (to read and print), report.json an
 silently applied, and an expired one counts as a failure.
 
     python tools/audit_report.py --env lab --junit reports/audit-lab.xml \\
-        --waivers stacks/lab/waivers.yml --drift reports/audit-lab-drift.log --out reports/audit-lab-2026-12-01
+        --waivers stacks/waivers.lab.yml --drift reports/audit-lab-drift.log --out reports/audit-lab-2026-12-01
 """
 
 from __future__ import annotations
@@ -151,7 +151,9 @@ def apply_waivers(results: list[Result], waivers: list[Waiver], today: datetime.
 
 _TASK = re.compile(r"^TASK \[(?P<task>.+?)\] \*+$")
 _CHANGED = re.compile(r"^changed: \[(?P<host>[^\]]+)\]")
-_RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)")
+_RECAP = re.compile(
+    r"^(?P<host>\S+)\s+: ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
+)
 
 
 def read_drift(log: Path | None) -> dict[str, dict]:
@@ -165,12 +167,13 @@ def read_drift(log: Path | None) -> dict[str, dict]:
         if match := _TASK.match(line):
             task = match["task"]
         elif match := _CHANGED.match(line):
-            tasks = drift.setdefault(match["host"], {"changed": 0, "tasks": [], "reached": True})["tasks"]
+            tasks = drift.setdefault(match["host"], {"changed": 0, "failed": 0, "tasks": [], "reached": True})["tasks"]
             if task not in tasks:
                 tasks.append(task)
         elif match := _RECAP.match(line):
-            entry = drift.setdefault(match["host"], {"changed": 0, "tasks": [], "reached": True})
+            entry = drift.setdefault(match["host"], {"changed": 0, "failed": 0, "tasks": [], "reached": True})
             entry["changed"] = int(match["changed"])
+            entry["failed"] = int(match["failed"])
             entry["reached"] = match["unreachable"] == "0"
     return drift
 
@@ -216,8 +219,16 @@ def write_junit(path: Path, results: list[Result]) -> None:
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
 
 
+def _evidence_heading(item: Evidence) -> str:
+    """`$ command  (exit N)` for a command run on the host, the plain description for a note."""
+    return html.escape(f"$ {item.command}  (exit {item.rc})" if item.rc is not None else item.command)
+
+
 def _evidence_text(result: Result) -> str:
-    return "\n\n".join(f"$ {e.command}  (exit {e.rc})\n{e.excerpt}" for e in result.evidence)
+    return "\n\n".join(
+        f"$ {e.command}  (exit {e.rc})\n{e.excerpt}" if e.rc is not None else f"{e.command}\n{e.excerpt}"
+        for e in result.evidence
+    )
 
 
 def write_html(path: Path, report: dict, results: list[Result]) -> None:
@@ -226,9 +237,7 @@ def write_html(path: Path, report: dict, results: list[Result]) -> None:
     summary = report["summary"]
     rows = []
     for result in sorted(results, key=lambda r: (r.host, r.control)):
-        evidence = "".join(
-            f"<pre>$ {e(item.command)}  (exit {e(str(item.rc))})\n{e(item.excerpt)}</pre>" for item in result.evidence
-        )
+        evidence = "".join(f"<pre>{_evidence_heading(item)}\n{e(item.excerpt)}</pre>" for item in result.evidence)
         waiver = (
             f"<p>Waived until {e(result.waiver['expires'])} by {e(result.waiver['approver'])}: "
             f"{e(result.waiver['justification'])}</p>"
@@ -242,7 +251,8 @@ def write_html(path: Path, report: dict, results: list[Result]) -> None:
             f"<td>{e(result.source)}</td><td>{result.status.upper()}</td><td>{message}{waiver}{evidence}</td></tr>"
         )
     drift_rows = "".join(
-        f"<tr><td>{e(host)}</td><td>{'yes' if d['reached'] else 'NOT REACHED'}</td><td>{d['changed']}</td>"
+        f"<tr><td>{e(host)}</td><td>{'yes' if d['reached'] else 'NOT REACHED'}</td>"
+        f"<td>{d['changed']}</td><td>{d['failed']}</td>"
         f"<td>{e('; '.join(d['tasks'])) or 'none'}</td></tr>"
         for host, d in sorted(report["drift"].items())
     )
@@ -270,11 +280,13 @@ pre {{ white-space: pre-wrap; font-size: 8pt; margin: 2px 0; }}
 <h2>Summary</h2>
 <p>{summary["pass"]} passed, {summary["fail"]} failed, {summary["waived"]} waived, {summary["error"]} not checked
 (pass rate {summary["pass_rate"]} % of the controls checked).</p>
+<p>Controls declared: {sum(report["controls_by_source"].values())}
+({e(", ".join(f"{source} {count}" for source, count in report["controls_by_source"].items()))}).</p>
 <h2>Problems with the run</h2><ul>{problems}</ul>
 <h2>Waivers</h2>
 <table><tr><th>Control</th><th>Hosts</th><th>Justification</th><th>Approver</th><th>Expires</th></tr>{waivers}</table>
 <h2>Configuration drift (ansible-playbook --check --diff)</h2>
-<table><tr><th>Host</th><th>Reached</th><th>Would change</th><th>Tasks</th></tr>{drift_rows}</table>
+<table><tr><th>Host</th><th>Reached</th><th>Would change</th><th>Failed</th><th>Tasks</th></tr>{drift_rows}</table>
 <h2>Controls</h2>
 <table><tr><th>Host</th><th>Control</th><th>Title and rationale</th><th>Severity</th><th>Source</th><th>Status</th>
 <th>Evidence</th></tr>{"".join(rows)}</table>
@@ -291,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drift", type=Path, help="the output of ansible-playbook --check --diff")
     parser.add_argument("--metadata", type=Path, help="JSON: time, commit, tools")
     parser.add_argument("--unreachable", default="", help="comma-separated hosts that could not be checked")
+    parser.add_argument(
+        "--catalogue", type=Path, help="JSON list of every declared control (pytest --controls-catalogue)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="the report directory")
     args = parser.parse_args(argv)
 
@@ -300,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     results = read_results(args.junit)
     metadata = json.loads(args.metadata.read_text()) if args.metadata else {}
     today = datetime.date.fromisoformat(metadata.get("time", datetime.date.today().isoformat())[:10])
-    waivers, problems = read_waivers(args.waivers, {r.control for r in results})
+    catalogue = json.loads(args.catalogue.read_text()) if args.catalogue and args.catalogue.exists() else []
+    known = {c["id"] for c in catalogue} | {r.control for r in results}
+    waivers, problems = read_waivers(args.waivers, known)
     apply_waivers(results, waivers, today)
     problems += [
         f"{host}: could not be reached; none of its controls were checked"
@@ -310,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "metadata": {"environment": args.env, "time": "", "commit": "", "tools": {}, **metadata},
         "summary": summarise(results),
+        "controls_by_source": {
+            source: sum(c["source"] == source for c in catalogue) for source in sorted({c["source"] for c in catalogue})
+        },
         "problems": problems,
         "waivers": [{**asdict(w), "expires": w.expires.isoformat()} for w in waivers],
         "drift": read_drift(args.drift),

@@ -3,48 +3,42 @@
 The control's id, title, rationale, severity and source, the host and the evidence (each command
 run and an excerpt of its output) go into the test's JUnit properties, which tools/audit_report.py
 turns into the auditors' report. A test in this directory without exactly one control is refused
-at collection, before any host is touched.
-
-WIP (branch audit-wip): the host fixtures still come from tests/health/conftest.py (to be shared).
+at collection, before any host is touched. The hosts and their variables are the health checks'
+(tests/host_checks.py): a module's `testinfra_hosts` names the groups its controls apply to.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 
 import pytest
 
-SEVERITIES = ("critical", "high", "medium", "low")
-SOURCES = ("CIS Debian 12", "CIS PostgreSQL 15", "CIS Kubernetes", "dev-sec", "kit")
-EXCERPT_LINES = 20
+from tests.compliance.controls import control_problems
+from tests.host_checks import host, host_in_module_groups, inventory, make_control_path_dir, role_vars
+
+__all__ = ["host", "inventory", "role_vars"]  # fixtures, shared with tests/health
+
+EXCERPT_LINES = 20  # of each command's output, in the evidence
 
 
-def control(control_id: str, *, title: str, rationale: str, severity: str, source: str):
-    """Declare a test as the control `control_id` (a CIS id where one applies, else KIT-...)."""
-    return pytest.mark.control(id=control_id, title=title, rationale=rationale, severity=severity, source=source)
-
-
-def control_problems(item) -> list[str]:
-    marks = list(item.iter_markers("control"))
-    if len(marks) != 1:
-        return [f"{item.nodeid}: expected exactly one @control(...), found {len(marks)}"]
-    found = marks[0].kwargs
-    problems = [
-        f"{item.nodeid}: control {found.get('id')!r} has no {key}"
-        for key in ("id", "title", "rationale")
-        if not found.get(key)
-    ]
-    if found.get("severity") not in SEVERITIES:
-        problems.append(
-            f"{item.nodeid}: severity must be one of {', '.join(SEVERITIES)}, found {found.get('severity')!r}"
-        )
-    if found.get("source") not in SOURCES:
-        problems.append(f"{item.nodeid}: source must be one of {', '.join(SOURCES)}, found {found.get('source')!r}")
-    return problems
+def pytest_addoption(parser):
+    parser.addoption(
+        "--certificate-min-days",
+        type=int,
+        default=30,
+        help="KIT-CERT-01 fails a certificate valid for fewer days than this (default 30)",
+    )
+    parser.addoption(
+        "--controls-catalogue",
+        default="",
+        help="write every control declared here (id, title, rationale, severity, source) to this JSON file",
+    )
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "control(id, title, rationale, severity, source): a compliance control")
+    make_control_path_dir()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -61,6 +55,15 @@ def pytest_collection_modifyitems(config, items):
     ]
     if problems:
         raise pytest.UsageError("bad compliance controls:\n  " + "\n  ".join(problems))
+    catalogue = config.getoption("controls_catalogue")
+    if catalogue:  # all of them, before the group filter: the waivers may name any
+        declared = {item.get_closest_marker("control").kwargs["id"]: item.get_closest_marker("control").kwargs
+                    for item in items}  # fmt: skip
+        Path(catalogue).write_text(json.dumps(sorted(declared.values(), key=lambda c: c["id"]), indent=1))
+    inventory_path = config.getoption("ansible_inventory")
+    keep = [item for item in items if not inventory_path or host_in_module_groups(item, inventory_path)]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep
 
 
 @pytest.fixture(autouse=True)
@@ -86,15 +89,17 @@ class EvidenceLog:
         self._items: list[dict] = []
 
     def run(self, command: str, *args):
+        """Run as testinfra's host.run does; keep the command as written (arguments quoted, without
+        the sudo wrapper the connection adds) and its output: stdout, and stderr when it failed
+        (a connection's login banner also arrives on stderr)."""
         result = self._host.run(command, *args)
-        output = (result.stdout + result.stderr).strip().splitlines()
+        output = (result.stdout + (result.stderr if result.rc else "")).strip().splitlines()
         excerpt = "\n".join(
             output[:EXCERPT_LINES]
             + ([f"... ({len(output) - EXCERPT_LINES} more lines)"] if len(output) > EXCERPT_LINES else [])
         )
-        self._items.append(
-            {"command": result.command if hasattr(result, "command") else command, "rc": result.rc, "excerpt": excerpt}
-        )
+        written = command % tuple(shlex.quote(str(arg)) for arg in args) if args else command
+        self._items.append({"command": written, "rc": result.rc, "excerpt": excerpt})
         return result
 
     def note(self, what: str, found: str) -> None:

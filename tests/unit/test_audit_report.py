@@ -83,23 +83,24 @@ def test_a_waiver_covers_only_its_hosts_and_an_expired_one_fails(tmp_path):
 def test_drift_is_summarised_per_host(tmp_path):
     log = tmp_path / "check.log"
     log.write_text(
-        "TASK [common : Harden SSH] ****\n"
+        "TASK [baseline : Configure the SSH server] ****\n"
         "\x1b[0;33mchanged: [sms1]\x1b[0m\n"
         "ok: [sms2]\n"
         "TASK [kannel : Write the configuration] ****\n"
         "changed: [sms1] => (item=smsbox)\n"
         "PLAY RECAP ****\n"
         "sms1                       : ok=50   changed=2    unreachable=0    failed=0\n"
-        "sms2                       : ok=50   changed=0    unreachable=0    failed=0\n"
+        "sms2                       : ok=50   changed=0    unreachable=0    failed=1\n"
         "smsc1                      : ok=0    changed=0    unreachable=1    failed=0\n"
     )
     drift = audit_report.read_drift(log)
     assert drift["sms1"] == {
         "changed": 2,
-        "tasks": ["common : Harden SSH", "kannel : Write the configuration"],
+        "failed": 0,
+        "tasks": ["baseline : Configure the SSH server", "kannel : Write the configuration"],
         "reached": True,
     }
-    assert drift["sms2"] == {"changed": 0, "tasks": [], "reached": True}
+    assert drift["sms2"] == {"changed": 0, "failed": 1, "tasks": [], "reached": True}
     assert drift["smsc1"]["reached"] is False
 
 
