@@ -95,7 +95,10 @@ def host_in_module_groups(item, inventory: str) -> bool:
     callspec = getattr(item, "callspec", None)
     if not patterns or callspec is None or "_testinfra_host" not in callspec.params:
         return True
-    host_name = callspec.params["_testinfra_host"].backend.host
+    host = callspec.params["_testinfra_host"]
+    if not hasattr(host, "backend"):
+        return False  # no host of the inventory is in the module's groups (pytest's NOTSET parameter)
+    host_name = host.backend.host
     _, inventory_manager, _ = ansible_for(inventory)
     for pattern in patterns:
         group = pattern.removeprefix("ansible://")

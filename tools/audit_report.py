@@ -149,7 +149,7 @@ def apply_waivers(results: list[Result], waivers: list[Waiver], today: datetime.
             result.status = "waived"
 
 
-_TASK = re.compile(r"^TASK \[(?P<task>.+?)\] \*+$")
+_TASK = re.compile(r"^(TASK|RUNNING HANDLER) \[(?P<task>.+?)\] \*+$")
 _CHANGED = re.compile(r"^changed: \[(?P<host>[^\]]+)\]")
 _RECAP = re.compile(
     r"^(?P<host>\S+)\s+: ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"

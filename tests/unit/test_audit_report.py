@@ -88,6 +88,10 @@ def test_drift_is_summarised_per_host(tmp_path):
         "ok: [sms2]\n"
         "TASK [kannel : Write the configuration] ****\n"
         "changed: [sms1] => (item=smsbox)\n"
+        "TASK [baseline : Write the kernel and network settings] ****\n"
+        "skipping: [sms1]\n"
+        "RUNNING HANDLER [baseline : Reload the SSH server] ****\n"
+        "changed: [sms1]\n"
         "PLAY RECAP ****\n"
         "sms1                       : ok=50   changed=2    unreachable=0    failed=0\n"
         "sms2                       : ok=50   changed=0    unreachable=0    failed=1\n"
@@ -97,7 +101,11 @@ def test_drift_is_summarised_per_host(tmp_path):
     assert drift["sms1"] == {
         "changed": 2,
         "failed": 0,
-        "tasks": ["baseline : Configure the SSH server", "kannel : Write the configuration"],
+        "tasks": [
+            "baseline : Configure the SSH server",
+            "kannel : Write the configuration",
+            "baseline : Reload the SSH server",
+        ],
         "reached": True,
     }
     assert drift["sms2"] == {"changed": 0, "failed": 1, "tasks": [], "reached": True}
