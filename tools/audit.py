@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def hosts_of(inventory: Path, pattern: str) -> list[str]:
 
 def run_logged(command: list[str], log: Path) -> int:
     """Run a command with its output in `log`; say what runs and how long it took."""
-    print(f"$ {' '.join(command)}  > {log.relative_to(REPO)}", flush=True)
+    print(f"$ {' '.join(command)}  > {os.path.relpath(log, REPO)}", flush=True)
     start = time.monotonic()
     with log.open("w") as out:
         rc = subprocess.run(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT).returncode
@@ -88,12 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.datetime.now(datetime.UTC)
     out = args.reports / f"audit-{args.env}-{started:%Y-%m-%dT%H%M%SZ}"
     out.mkdir(parents=True)
-    print(f"audit of {args.env}: {len(hosts)} host(s), report in {out.relative_to(REPO)}/", flush=True)
+    print(f"audit of {args.env}: {len(hosts)} host(s), report in {os.path.relpath(out, REPO)}/", flush=True)
 
     drift_log = out / "drift.log"
     check = ["ansible-playbook", "-i", str(inventory.relative_to(REPO)), "playbooks/site.yml", "--check", "--diff"]
     run_logged(check + (["--limit", args.limit] if args.limit else []), drift_log)
     drift = audit_report.read_drift(drift_log)
+    if not drift:  # no PLAY RECAP: refused before any host (a bad variable, a vault it cannot open)
+        tail = "\n  ".join(drift_log.read_text(errors="replace").strip().splitlines()[-15:])
+        print(f"audit: ansible-playbook --check stopped before reaching any host:\n  {tail}", file=sys.stderr)
+        return 2
     unreachable = [host for host in hosts if not drift.get(host, {}).get("reached", False)]
     reachable = [host for host in hosts if host not in unreachable]
 

@@ -147,3 +147,21 @@ def test_the_report_is_written_in_three_formats_and_fails_on_a_problem(tmp_path)
 def test_a_missing_junit_file_is_said_clearly(tmp_path, capsys):
     assert audit_report.main(["--env", "lab", "--junit", str(tmp_path / "none.xml"), "--out", str(tmp_path / "r")]) == 2
     assert "the compliance tests did not run" in capsys.readouterr().err
+
+
+def test_audit_stops_when_check_mode_reaches_no_host(tmp_path, monkeypatch, capsys):
+    """A check-mode run refused before any host (no PLAY RECAP) is said as such, not as ten
+    unreachable hosts, and the controls do not run."""
+    import audit
+
+    ran = []
+
+    def refused(command, log):
+        ran.append(command[0])
+        log.write_text("ERROR! Attempting to decrypt but no vault secrets found\n")
+        return 1
+
+    monkeypatch.setattr(audit, "run_logged", refused)
+    assert audit.main(["--env", "lab", "--limit", "db1", "--reports", str(tmp_path)]) == 2
+    assert ran == ["ansible-playbook"]
+    assert "stopped before reaching any host" in capsys.readouterr().err
