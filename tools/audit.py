@@ -1,5 +1,7 @@
 """`make audit ENV=...`: every compliance control on every host, the drift, and the auditors' report.
 
+0. The controls are collected (not run): a bad declaration stops here, and their catalogue is
+   what a waiver may name.
 1. `ansible-playbook --check --diff` of site.yml: what a deploy would change on each host (the
    drift), and which hosts answer at all.
 2. `pytest tests/compliance` on the hosts that answered: one test per control and host, with its
@@ -91,6 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True)
     print(f"audit of {args.env}: {len(hosts)} host(s), report in {os.path.relpath(out, REPO)}/", flush=True)
 
+    # The controls first collected only: a bad declaration stops the audit before any host is
+    # touched, and the catalogue lets a waiver name any control, even one no reachable host runs.
+    pytest = [sys.executable, "-m", "pytest", "tests/compliance", "-p", "no:cacheprovider", "-q",
+              f"--ansible-inventory={inventory.relative_to(REPO)}"]  # fmt: skip
+    every_host = ",".join(f"ansible://{host}" for host in hosts)
+    catalogue = out / "controls.json"
+    if run_logged([*pytest, "--collect-only", f"--hosts={every_host}", f"--controls-catalogue={catalogue}"],
+                  out / "collect.log"):  # fmt: skip
+        print((out / "collect.log").read_text(errors="replace")[-3000:], file=sys.stderr)
+        return 2
+
     drift_log = out / "drift.log"
     check = ["ansible-playbook", "-i", str(inventory.relative_to(REPO)), "playbooks/site.yml", "--check", "--diff"]
     run_logged(check + (["--limit", args.limit] if args.limit else []), drift_log)
@@ -106,10 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     if reachable:
         targets = ",".join(f"ansible://{host}" for host in reachable)
         run_logged(
-            [sys.executable, "-m", "pytest", "tests/compliance", "-p", "no:cacheprovider", "-q", "-n", str(JOBS),
-             f"--ansible-inventory={inventory.relative_to(REPO)}", f"--hosts={targets}",
-             f"--certificate-min-days={args.certificate_min_days}", f"--junitxml={junit}",
-             f"--controls-catalogue={out / 'controls.json'}"],
+            [*pytest, "-n", str(JOBS), f"--hosts={targets}", f"--certificate-min-days={args.certificate_min_days}",
+             f"--junitxml={junit}"],
             out / "controls.log",
         )  # fmt: skip
     else:
@@ -134,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     report_args = ["--env", args.env, "--junit", str(junit), "--drift", str(drift_log), "--out", str(out),
                    "--metadata", str(out / "metadata.json"), "--unreachable", ",".join(unreachable),
-                   "--catalogue", str(out / "controls.json")]  # fmt: skip
+                   "--catalogue", str(catalogue)]  # fmt: skip
     if waivers.exists():
         report_args += ["--waivers", str(waivers)]
     rc = audit_report.main(report_args)
