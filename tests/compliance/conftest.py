@@ -106,6 +106,12 @@ class EvidenceLog:
         """Evidence that is not a command: what was read (a file, an API) and what was found."""
         self._items.append({"command": what, "rc": None, "excerpt": found})
 
+    def settings(self, what: str, read: dict[str, str], *names: str) -> dict[str, str]:
+        """The settings a control judges, out of all that `what` read, quoted as its evidence."""
+        found = {name: read.get(name, "(not set)") for name in names}
+        self.note(what, "\n".join(f"{name} = {value}" for name, value in found.items()))
+        return found
+
     def flush(self) -> None:
         self._node.user_properties.append(("evidence", json.dumps(self._items)))
 

@@ -71,8 +71,7 @@ def sysctls(host) -> dict[str, str]:
     ],
 )
 def test_kernel_setting(sysctls, evidence, wanted):
-    found = {name: sysctls.get(name, "(not present)") for name in wanted}
-    evidence.note("sysctl " + " ".join(wanted), "\n".join(f"{k} = {v}" for k, v in found.items()))
+    found = evidence.settings("sysctl " + " ".join(wanted), sysctls, *wanted)
     wrong = {name: value for name, value in found.items() if value not in wanted[name]}
     assert not wrong, f"expected {wanted}, found {wrong}"
 

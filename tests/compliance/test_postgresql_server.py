@@ -12,6 +12,7 @@ from tests.compliance.controls import control
 
 testinfra_hosts = ["ansible://db"]
 
+PG_SETTINGS = "psql: SELECT name, setting FROM pg_settings"
 SETTINGS = (
     "ssl",
     "ssl_min_protocol_version",
@@ -32,12 +33,6 @@ def settings(host) -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.splitlines())
 
 
-def judged(evidence, settings, *names: str) -> dict[str, str]:
-    found = {name: settings.get(name, "(not set)") for name in names}
-    evidence.note("psql: SELECT name, setting FROM pg_settings", "\n".join(f"{k} = {v}" for k, v in found.items()))
-    return found
-
-
 @control(
     "CIS-PG15-6.8",
     title="TLS is enabled and configured correctly",
@@ -46,7 +41,7 @@ def judged(evidence, settings, *names: str) -> dict[str, str]:
     source="CIS PostgreSQL 15",
 )
 def test_tls_enabled(settings, evidence):
-    found = judged(evidence, settings, "ssl", "ssl_min_protocol_version")
+    found = evidence.settings(PG_SETTINGS, settings, "ssl", "ssl_min_protocol_version")
     assert found["ssl"] == "on"
     assert found["ssl_min_protocol_version"] in ("TLSv1.2", "TLSv1.3")
 
@@ -59,7 +54,7 @@ def test_tls_enabled(settings, evidence):
     source="kit",
 )
 def test_password_encryption_scram(settings, evidence):
-    assert judged(evidence, settings, "password_encryption")["password_encryption"] == "scram-sha-256"
+    assert evidence.settings(PG_SETTINGS, settings, "password_encryption")["password_encryption"] == "scram-sha-256"
 
 
 @control(
@@ -70,7 +65,7 @@ def test_password_encryption_scram(settings, evidence):
     source="CIS PostgreSQL 15",
 )
 def test_pgaudit_enabled(settings, evidence):
-    found = judged(evidence, settings, "shared_preload_libraries", "pgaudit.log")
+    found = evidence.settings(PG_SETTINGS, settings, "shared_preload_libraries", "pgaudit.log")
     assert "pgaudit" in found["shared_preload_libraries"].split(",")
     assert found["pgaudit.log"] not in ("", "none", "(not set)")
 
@@ -83,7 +78,7 @@ def test_pgaudit_enabled(settings, evidence):
     source="CIS PostgreSQL 15",
 )
 def test_log_connections(settings, evidence):
-    assert judged(evidence, settings, "log_connections")["log_connections"] == "on"
+    assert evidence.settings(PG_SETTINGS, settings, "log_connections")["log_connections"] == "on"
 
 
 @control(
@@ -94,7 +89,7 @@ def test_log_connections(settings, evidence):
     source="CIS PostgreSQL 15",
 )
 def test_log_disconnections(settings, evidence):
-    assert judged(evidence, settings, "log_disconnections")["log_disconnections"] == "on"
+    assert evidence.settings(PG_SETTINGS, settings, "log_disconnections")["log_disconnections"] == "on"
 
 
 @control(
@@ -105,7 +100,7 @@ def test_log_disconnections(settings, evidence):
     source="CIS PostgreSQL 15",
 )
 def test_log_line_prefix(settings, evidence):
-    prefix = judged(evidence, settings, "log_line_prefix")["log_line_prefix"]
+    prefix = evidence.settings(PG_SETTINGS, settings, "log_line_prefix")["log_line_prefix"]
     assert all(escape in prefix for escape in ("%m", "%p", "%u", "%d")), prefix
 
 

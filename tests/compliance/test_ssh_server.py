@@ -16,6 +16,7 @@ WEAK_CIPHERS = {"3des-cbc", "aes128-cbc", "aes192-cbc", "aes256-cbc", "arcfour",
 WEAK_MACS = {"hmac-md5", "hmac-md5-96", "hmac-ripemd160", "hmac-sha1", "hmac-sha1-96", "umac-64@openssh.com",
              "hmac-md5-etm@openssh.com", "hmac-md5-96-etm@openssh.com", "hmac-ripemd160-etm@openssh.com",
              "hmac-sha1-etm@openssh.com", "hmac-sha1-96-etm@openssh.com", "umac-64-etm@openssh.com"}  # fmt: skip
+SSHD_T = "sudo sshd -T (effective configuration)"
 WEAK_KEX = {"diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1"}
 
 
@@ -25,13 +26,6 @@ def sshd(host) -> dict[str, str]:
     with host.sudo():
         out = host.check_output("sshd -T")
     return dict(line.split(" ", 1) if " " in line else (line, "") for line in out.splitlines())
-
-
-def judged(evidence, sshd, *names: str) -> dict[str, str]:
-    """The settings a control judges, quoted as its evidence."""
-    found = {name: sshd.get(name, "(not set)") for name in names}
-    evidence.note("sudo sshd -T (effective configuration)", "\n".join(f"{k} {v}" for k, v in found.items()))
-    return found
 
 
 @control(
@@ -55,7 +49,7 @@ def test_sshd_config_permissions(host, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_banner(sshd, evidence):
-    assert judged(evidence, sshd, "banner")["banner"] not in ("none", "(not set)")
+    assert evidence.settings(SSHD_T, sshd, "banner")["banner"] not in ("none", "(not set)")
 
 
 @control(
@@ -66,7 +60,7 @@ def test_sshd_banner(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_ciphers(sshd, evidence):
-    offered = set(judged(evidence, sshd, "ciphers")["ciphers"].split(","))
+    offered = set(evidence.settings(SSHD_T, sshd, "ciphers")["ciphers"].split(","))
     assert not offered & WEAK_CIPHERS, sorted(offered & WEAK_CIPHERS)
 
 
@@ -78,7 +72,7 @@ def test_sshd_ciphers(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_client_alive(sshd, evidence):
-    found = judged(evidence, sshd, "clientaliveinterval", "clientalivecountmax")
+    found = evidence.settings(SSHD_T, sshd, "clientaliveinterval", "clientalivecountmax")
     assert int(found["clientaliveinterval"]) > 0 and int(found["clientalivecountmax"]) > 0
 
 
@@ -90,7 +84,7 @@ def test_sshd_client_alive(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_disable_forwarding(sshd, evidence):
-    assert judged(evidence, sshd, "disableforwarding")["disableforwarding"] == "yes"
+    assert evidence.settings(SSHD_T, sshd, "disableforwarding")["disableforwarding"] == "yes"
 
 
 @control(
@@ -101,7 +95,7 @@ def test_sshd_disable_forwarding(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_gssapi(sshd, evidence):
-    assert judged(evidence, sshd, "gssapiauthentication")["gssapiauthentication"] == "no"
+    assert evidence.settings(SSHD_T, sshd, "gssapiauthentication")["gssapiauthentication"] == "no"
 
 
 @control(
@@ -112,7 +106,7 @@ def test_sshd_gssapi(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_hostbased(sshd, evidence):
-    assert judged(evidence, sshd, "hostbasedauthentication")["hostbasedauthentication"] == "no"
+    assert evidence.settings(SSHD_T, sshd, "hostbasedauthentication")["hostbasedauthentication"] == "no"
 
 
 @control(
@@ -123,7 +117,7 @@ def test_sshd_hostbased(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_ignore_rhosts(sshd, evidence):
-    assert judged(evidence, sshd, "ignorerhosts")["ignorerhosts"] == "yes"
+    assert evidence.settings(SSHD_T, sshd, "ignorerhosts")["ignorerhosts"] == "yes"
 
 
 @control(
@@ -134,7 +128,7 @@ def test_sshd_ignore_rhosts(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_kex(sshd, evidence):
-    offered = set(judged(evidence, sshd, "kexalgorithms")["kexalgorithms"].split(","))
+    offered = set(evidence.settings(SSHD_T, sshd, "kexalgorithms")["kexalgorithms"].split(","))
     assert not offered & WEAK_KEX, sorted(offered & WEAK_KEX)
 
 
@@ -146,7 +140,7 @@ def test_sshd_kex(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_login_grace_time(sshd, evidence):
-    assert 0 < int(judged(evidence, sshd, "logingracetime")["logingracetime"]) <= 60
+    assert 0 < int(evidence.settings(SSHD_T, sshd, "logingracetime")["logingracetime"]) <= 60
 
 
 @control(
@@ -157,7 +151,7 @@ def test_sshd_login_grace_time(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_log_level(sshd, evidence):
-    assert judged(evidence, sshd, "loglevel")["loglevel"] in ("INFO", "VERBOSE")
+    assert evidence.settings(SSHD_T, sshd, "loglevel")["loglevel"] in ("INFO", "VERBOSE")
 
 
 @control(
@@ -168,7 +162,7 @@ def test_sshd_log_level(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_macs(sshd, evidence):
-    offered = set(judged(evidence, sshd, "macs")["macs"].split(","))
+    offered = set(evidence.settings(SSHD_T, sshd, "macs")["macs"].split(","))
     assert not offered & WEAK_MACS, sorted(offered & WEAK_MACS)
 
 
@@ -180,7 +174,7 @@ def test_sshd_macs(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_max_auth_tries(sshd, evidence):
-    assert 0 < int(judged(evidence, sshd, "maxauthtries")["maxauthtries"]) <= 4
+    assert 0 < int(evidence.settings(SSHD_T, sshd, "maxauthtries")["maxauthtries"]) <= 4
 
 
 @control(
@@ -191,7 +185,7 @@ def test_sshd_max_auth_tries(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_max_sessions(sshd, evidence):
-    assert 0 < int(judged(evidence, sshd, "maxsessions")["maxsessions"]) <= 10
+    assert 0 < int(evidence.settings(SSHD_T, sshd, "maxsessions")["maxsessions"]) <= 10
 
 
 @control(
@@ -202,7 +196,7 @@ def test_sshd_max_sessions(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_max_startups(sshd, evidence):
-    start, rate, full = (int(part) for part in judged(evidence, sshd, "maxstartups")["maxstartups"].split(":"))
+    start, rate, full = (int(part) for part in evidence.settings(SSHD_T, sshd, "maxstartups")["maxstartups"].split(":"))
     assert start <= 10 and rate >= 30 and full <= 60
 
 
@@ -214,7 +208,7 @@ def test_sshd_max_startups(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_permit_empty_passwords(sshd, evidence):
-    assert judged(evidence, sshd, "permitemptypasswords")["permitemptypasswords"] == "no"
+    assert evidence.settings(SSHD_T, sshd, "permitemptypasswords")["permitemptypasswords"] == "no"
 
 
 @control(
@@ -225,7 +219,7 @@ def test_sshd_permit_empty_passwords(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_permit_root_login(sshd, evidence):
-    assert judged(evidence, sshd, "permitrootlogin")["permitrootlogin"] == "no"
+    assert evidence.settings(SSHD_T, sshd, "permitrootlogin")["permitrootlogin"] == "no"
 
 
 @control(
@@ -236,7 +230,7 @@ def test_sshd_permit_root_login(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_permit_user_environment(sshd, evidence):
-    assert judged(evidence, sshd, "permituserenvironment")["permituserenvironment"] == "no"
+    assert evidence.settings(SSHD_T, sshd, "permituserenvironment")["permituserenvironment"] == "no"
 
 
 @control(
@@ -247,7 +241,7 @@ def test_sshd_permit_user_environment(sshd, evidence):
     source="CIS Debian 12",
 )
 def test_sshd_use_pam(sshd, evidence):
-    assert judged(evidence, sshd, "usepam")["usepam"] == "yes"
+    assert evidence.settings(SSHD_T, sshd, "usepam")["usepam"] == "yes"
 
 
 @control(
