@@ -271,7 +271,9 @@ e2e: venv ## The lab end to end: up, converge, health, zero-change re-run, bad i
 	@rc=0; $(MAKE) --no-print-directory lab && \
 	  pytest tests/e2e -p no:cacheprovider --durations=25 --junitxml=reports/e2e.xml || rc=$$?; \
 	  $(MAKE) --no-print-directory lab-status || true; \
-	  $(MAKE) --no-print-directory lab-down >/dev/null; exit $$rc
+	  $(MAKE) --no-print-directory lab-down > reports/lab-down.log 2>&1 || { rc=$$?; \
+	    echo "== make lab-down FAILED, the end of reports/lab-down.log:"; tail -n 40 reports/lab-down.log; }; \
+	  exit $$rc
 
 ## ---- exercises for trainees (the lab must be up: make lab) ---------------------------------
 
