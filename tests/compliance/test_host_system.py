@@ -232,3 +232,36 @@ def test_login_umask(host, evidence):
     masks = [int(line.split()[1], 8) for line in result.stdout.splitlines()]
     assert masks, "no umask set for login shells in /etc/profile, /etc/profile.d or /etc/bash.bashrc"
     assert masks[-1] & 0o027 == 0o027, f"the last umask set is {masks[-1]:03o}; 027 or stricter expected"
+
+
+@control(
+    "CIS-DEB12-6.1.1.1",
+    title="journald service is enabled and active",
+    rationale="The journal holds every service's log; without it there is no record to investigate.",
+    severity="medium",
+    source="CIS Debian 12",
+)
+def test_journald_active(host, evidence):
+    result = evidence.run("systemctl is-active systemd-journald.service")
+    assert result.stdout.strip() == "active", f"systemd-journald is {result.stdout.strip()}"
+
+
+@control(
+    "KIT-LOG-01",
+    title="The journal is persistent and size-limited",
+    rationale="Logs survive a reboot (the reboot is often what is investigated), and a full journal never "
+    "fills the disk the services need (common_journald_storage, common_journald_system_max_use).",
+    severity="medium",
+    source="kit",
+)
+def test_journal_persistent_and_bounded(host, evidence):
+    merged = evidence.run("systemd-analyze cat-config systemd/journald.conf")
+    settings = {}
+    for line in merged.stdout.splitlines():  # the main file, then the drop-ins: the last one wins
+        if "=" in line and not line.startswith(("#", ";")):
+            name, _, value = line.partition("=")
+            settings[name.strip()] = value.strip()
+    found = evidence.settings("the merged journald.conf", settings, "Storage", "SystemMaxUse")
+    assert found["Storage"] == "persistent", f"Storage is {found['Storage']}, persistent expected"
+    assert found["SystemMaxUse"] != "(not set)", "SystemMaxUse is not set: the journal may take 10% of the disk"
+    assert host.file("/var/log/journal").is_directory, "/var/log/journal is missing"
