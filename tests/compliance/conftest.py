@@ -112,6 +112,15 @@ class EvidenceLog:
         self.note(what, "\n".join(f"{name} = {value}" for name, value in found.items()))
         return found
 
+    def installed(self, package: str) -> bool:
+        """Whether dpkg has `package` installed, quoting its status and version."""
+        result = self.run("dpkg-query -W -f '${Status} ${Version}' %s", package)
+        return result.rc == 0 and result.stdout.startswith("install ok installed")
+
+    def unit(self, unit: str, query: str) -> str:
+        """systemctl is-enabled / is-active of `unit`, quoted: "enabled", "active", ... or "absent"."""
+        return self.run("systemctl %s %s", query, unit).stdout.strip() or "absent"
+
     def flush(self) -> None:
         self._node.user_properties.append(("evidence", json.dumps(self._items)))
 

@@ -51,8 +51,7 @@ def show_rules(evidence, rules: list[str], *words: str) -> None:
     source="CIS Debian 12",
 )
 def test_auditd_installed(host, evidence):
-    result = evidence.run("dpkg-query -W -f '${Status} ${Version}' auditd")
-    assert result.rc == 0 and result.stdout.startswith("install ok installed"), "auditd is not installed"
+    assert evidence.installed("auditd"), "auditd is not installed"
 
 
 @control(
@@ -63,10 +62,9 @@ def test_auditd_installed(host, evidence):
     source="CIS Debian 12",
 )
 def test_auditd_running(host, evidence):
-    enabled = evidence.run("systemctl is-enabled auditd.service")
-    active = evidence.run("systemctl is-active auditd.service")
-    assert enabled.stdout.strip() == "enabled", f"auditd.service is {enabled.stdout.strip() or 'absent'}"
-    assert active.stdout.strip() == "active", f"auditd.service is {active.stdout.strip()}"
+    enabled = evidence.unit("auditd.service", "is-enabled")
+    active = evidence.unit("auditd.service", "is-active")
+    assert (enabled, active) == ("enabled", "active"), f"auditd.service is {enabled} and {active}"
 
 
 @control(

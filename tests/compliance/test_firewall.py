@@ -86,8 +86,7 @@ def listening(ss_output: str) -> list[tuple[str, str, int, str]]:
     source="CIS Debian 12",
 )
 def test_nftables_installed(host, evidence):
-    result = evidence.run("dpkg-query -W -f '${Status} ${Version}' nftables")
-    assert result.rc == 0 and result.stdout.startswith("install ok installed"), "nftables is not installed"
+    assert evidence.installed("nftables"), "nftables is not installed"
 
 
 @control(
@@ -144,8 +143,8 @@ def test_default_deny(host, evidence, ruleset):
     source="CIS Debian 12",
 )
 def test_nftables_service_enabled(host, evidence):
-    result = evidence.run("systemctl is-enabled nftables.service")
-    assert result.stdout.strip() == "enabled", f"nftables.service is {result.stdout.strip() or 'absent'}"
+    state = evidence.unit("nftables.service", "is-enabled")
+    assert state == "enabled", f"nftables.service is {state}"
 
 
 @control(

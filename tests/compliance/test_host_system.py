@@ -242,8 +242,8 @@ def test_login_umask(host, evidence):
     source="CIS Debian 12",
 )
 def test_journald_active(host, evidence):
-    result = evidence.run("systemctl is-active systemd-journald.service")
-    assert result.stdout.strip() == "active", f"systemd-journald is {result.stdout.strip()}"
+    state = evidence.unit("systemd-journald.service", "is-active")
+    assert state == "active", f"systemd-journald is {state}"
 
 
 @control(
