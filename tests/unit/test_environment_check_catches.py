@@ -51,3 +51,12 @@ def test_a_required_variable_prod_does_not_give_fails(tmp_path):
     check = InputCheck(inventory, roles_by_host(inventory), roles_dir=roles, limit="sms1")
     failure = check.failures()["sms1"].get("kannel")
     assert failure and "kannel_short_code" in failure, failure
+
+
+def test_a_short_web_password_fails_the_role_before_anything_changes(tmp_path):
+    vault = fixture_vault("prod")
+    vault["vault_prometheus_web_passwords"]["ops"] = "short"
+    inventory = inventory_copy("prod", tmp_path, vault)
+    failures = InputCheck(inventory, roles_by_host(inventory), limit="mon1").failures()["mon1"]
+    assert set(failures) == {"prometheus"}, failures
+    assert "prometheus_web_users must name at least" in failures["prometheus"]
