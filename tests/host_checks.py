@@ -25,11 +25,13 @@ ROLES = Path(__file__).resolve().parents[1] / "roles"
 
 # Runs on the host under test: several services answer only the host itself (or its network).
 _HTTP_SCRIPT = (
-    "import ssl, sys, urllib.request, urllib.error\n"
+    "import base64, ssl, sys, urllib.request, urllib.error\n"
     "data = sys.argv[3].encode() if sys.argv[3] else None\n"
     "tls = ssl.create_default_context(cafile=sys.argv[4]) if sys.argv[4] else None\n"
-    "req = urllib.request.Request(sys.argv[2], data=data, method=sys.argv[1],"
-    " headers={'Content-Type': 'application/json'})\n"
+    "headers = {'Content-Type': 'application/json'}\n"
+    "login = sys.stdin.read().strip()\n"
+    "if login: headers['Authorization'] = 'Basic ' + base64.b64encode(login.encode()).decode()\n"
+    "req = urllib.request.Request(sys.argv[2], data=data, method=sys.argv[1], headers=headers)\n"
     "try:\n"
     "    r = urllib.request.urlopen(req, timeout=10, context=tls); print(r.status); print(r.read().decode())\n"
     "except urllib.error.HTTPError as e:\n"
@@ -37,13 +39,26 @@ _HTTP_SCRIPT = (
 )
 
 
-def host_http(host, method: str, url: str, body: dict | None = None, cafile: str = "") -> tuple[int, str]:
-    """An HTTP request made from the host itself: (status, body). HTTPS trusts `cafile` (a path on the host)."""
+def host_http(
+    host, method: str, url: str, body: dict | None = None, cafile: str = "", auth: tuple[str, str] | None = None
+) -> tuple[int, str]:
+    """An HTTP request made from the host itself: (status, body). HTTPS trusts `cafile` (a path on the
+    host); `auth` (user, password) logs in with HTTP basic auth. The login reaches Python on stdin,
+    not in its arguments; the shell line testinfra runs holds it while the request runs."""
+    login = f"{auth[0]}:{auth[1]}" if auth else ""
     out = host.check_output(
-        "python3 -c %s %s %s %s %s", _HTTP_SCRIPT, method, url, json.dumps(body) if body else "", cafile
-    )
+        "printf %%s %s | python3 -c %s %s %s %s %s",
+        login, _HTTP_SCRIPT, method, url, json.dumps(body) if body else "", cafile,
+    )  # fmt: skip
     status, _, text = out.partition("\n")
     return int(status), text
+
+
+def kit_login(settings: dict, role: str) -> tuple[str, str]:
+    """The kit's own account on Prometheus's or Alertmanager's web API (<role>_web_kit_user), from
+    that role's variables."""
+    user = settings[f"{role}_web_kit_user"]
+    return user, settings[f"{role}_web_users"][user]
 
 
 def make_control_path_dir() -> None:

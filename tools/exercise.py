@@ -239,7 +239,9 @@ def alerts_now(environment: Environment, names: list[str], hosts: list[str]) -> 
     monitoring = environment.group("monitoring")[0]
     port = environment.value(monitoring, "prometheus", "prometheus_port")
     with connect(environment.connection_of(monitoring)) as conn:
-        answer = http_on_host(conn, "GET", f"http://127.0.0.1:{port}/api/v1/alerts")
+        answer = http_on_host(
+            conn, "GET", f"http://127.0.0.1:{port}/api/v1/alerts", **environment.web_login(monitoring, "prometheus")
+        )
     if answer.status != 200:
         raise Problem(f"Prometheus on {monitoring} answered {answer.status or 'nothing'}: {answer.body[:200]}")
     found = set()

@@ -1,4 +1,5 @@
-"""Alerts and silences: Alertmanager's API v2 on the monitoring host (alertmanager_port, the host only)."""
+"""Alerts and silences: Alertmanager's API v2 on the monitoring host (alertmanager_port, the host only),
+as the kit's account (alertmanager_web_kit_user)."""
 
 from __future__ import annotations
 
@@ -81,8 +82,9 @@ def list_alerts(c, env="lab", host=None):
     name = _monitoring(environment, host, "alerts.list")
     api = _api(environment, name)
     with connect(environment.connection_of(name)) as conn:
-        alerts = http_on_host(conn, "GET", f"{api}/alerts?active=true&silenced=true&inhibited=true")
-        silences = http_on_host(conn, "GET", f"{api}/silences")
+        login = environment.web_login(name, ROLE)
+        alerts = http_on_host(conn, "GET", f"{api}/alerts?active=true&silenced=true&inhibited=true", **login)
+        silences = http_on_host(conn, "GET", f"{api}/silences", **login)
     if alerts.status != 200 or silences.status != 200:
         raise Problem(f"Alertmanager on {name} answered {alerts.status or 'nothing'}: see runbooks/AlertmanagerDown.md")
     rows = []
@@ -157,7 +159,9 @@ def silence(c, alert=None, label=None, duration="1h", reason=None, env="lab", ye
 
     def act() -> str:
         with connect(environment.connection_of(name)) as conn:
-            answer = http_on_host(conn, "POST", f"{_api(environment, name)}/silences", body=body)
+            answer = http_on_host(
+                conn, "POST", f"{_api(environment, name)}/silences", body=body, **environment.web_login(name, ROLE)
+            )
         if answer.status != 200:
             raise Problem(f"Alertmanager refused the silence ({answer.status}): {answer.body[:300]}")
         return f"silence {answer.json().get('silenceID')} until {body['endsAt']}"
@@ -187,7 +191,7 @@ def unsilence(c, silence_id=None, env="lab", yes=False, dry_run=False):
 
     def act() -> str:
         with connect(environment.connection_of(name)) as conn:
-            answer = http_on_host(conn, "DELETE", url)
+            answer = http_on_host(conn, "DELETE", url, **environment.web_login(name, ROLE))
         if answer.status != 200:
             raise Problem(f"Alertmanager did not expire silence {silence_id} ({answer.status}): {answer.body[:200]}")
         return f"silence {silence_id} expired"

@@ -226,6 +226,12 @@ class Environment:
         except KeyError:
             return default
 
+    def web_login(self, host: str, role: str) -> dict:
+        """http_on_host's arguments that log in as the kit's account (<role>_web_kit_user) on the
+        host's Prometheus or Alertmanager; the password never leaves the request's stdin."""
+        user = self.value(host, role, f"{role}_web_kit_user")
+        return {"basic_user": user, "secret": {"value": self.value(host, role, f"{role}_web_users")[user]}}
+
     def fields(self, host: str, role: str, name: str, field: str) -> list:
         """One field of each item of a list variable, templated alone: the other fields of the items
         (passwords) may need the vault, and are not read."""

@@ -27,19 +27,21 @@ class Monitoring:
     def url(self, host: str, port: int, path: str) -> str:
         return f"http://{self.lab.address(host)}:{port}{path}"
 
-    def get(self, host: str, port: int, path: str):
-        status, body = self.lab.http("GET", self.url(host, port, path))
+    def get(self, host: str, port: int, path: str, auth: tuple[str, str] | None = None):
+        status, body = self.lab.http("GET", self.url(host, port, path), auth=auth)
         if status != 200:
             raise RuntimeError(f"GET {host}:{port}{path}: {status} {body[:300]}")
         return json.loads(body)
 
     # --- Prometheus and Alertmanager ----------------------------------------------------------
     def query(self, expr: str) -> list[dict]:
-        return self.get("mon1", 9090, "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))["data"]["result"]
+        path = "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        return self.get("mon1", 9090, path, self.lab.web_login("prometheus"))["data"]["result"]
 
     def alerts(self, name: str, **labels: str) -> list[dict]:
         """Alertmanager's active alerts of that name whose labels include `labels`."""
-        found = self.get("mon1", 9093, "/api/v2/alerts?" + urllib.parse.urlencode({"filter": f'alertname="{name}"'}))
+        path = "/api/v2/alerts?" + urllib.parse.urlencode({"filter": f'alertname="{name}"'})
+        found = self.get("mon1", 9093, path, self.lab.web_login("alertmanager"))
         return [a for a in found if all(a["labels"].get(k) == v for k, v in labels.items())]
 
     def wait_for_alert(self, name: str, since: float, timeout: float = 180, **labels: str) -> float:

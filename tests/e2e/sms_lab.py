@@ -5,6 +5,7 @@ All traffic goes to the lab's own containers (their addresses on the lab network
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -46,10 +47,16 @@ class Lab:
 
     # --- HTTP -------------------------------------------------------------------------------
     @staticmethod
-    def request(method: str, url: str, body: dict | None = None, timeout: float = 15) -> tuple[int, str, dict]:
-        """(status, body, headers with lower-case names); status 0 when no answer came."""
+    def request(
+        method: str, url: str, body: dict | None = None, timeout: float = 15, auth: tuple[str, str] | None = None
+    ) -> tuple[int, str, dict]:
+        """(status, body, headers with lower-case names); status 0 when no answer came. `auth`:
+        (user, password) for HTTP basic auth."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read().decode(), {k.lower(): v for k, v in response.headers.items()}
@@ -58,8 +65,15 @@ class Lab:
         except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
             return 0, str(error), {}
 
-    def http(self, method: str, url: str, body: dict | None = None, timeout: float = 15) -> tuple[int, str]:
-        return self.request(method, url, body, timeout)[:2]
+    def http(
+        self, method: str, url: str, body: dict | None = None, timeout: float = 15, auth: tuple[str, str] | None = None
+    ) -> tuple[int, str]:
+        return self.request(method, url, body, timeout, auth)[:2]
+
+    @staticmethod
+    def web_login(service: str) -> tuple[str, str]:
+        """The kit's account (govops) on the lab's Prometheus or Alertmanager (stacks/lab/group_vars/monitoring)."""
+        return "govops", _secret(f"{service}_web_govops")
 
     # --- the gateways -----------------------------------------------------------------------
     def sendsms_query(self, node: str, params: dict) -> tuple[int, str, dict]:

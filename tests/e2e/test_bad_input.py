@@ -204,8 +204,13 @@ def bad_rule_file(tmp_path):
         ),
         ({"alertmanager_webhook_receivers": [{"name": "incident"}]}, "missing required arguments: url"),
         ({"alertmanager_sms_pager_numbers": ["012-345-678"]}, "'012-345-678' is not an E.164 number"),
+        (
+            {"alertmanager_web_users": {"govops": "one-password-for-two", "prometheus": "one-password-for-two"}},
+            "no two accounts sharing one",
+        ),
     ],
-    ids=["invalid-rule", "invalid-scrape-config", "invalid-receiver", "receiver-without-url", "number-not-e164"],
+    ids=["invalid-rule", "invalid-scrape-config", "invalid-receiver", "receiver-without-url", "number-not-e164",
+         "web-password-shared"],
 )  # fmt: skip
 def test_bad_monitoring_input_is_refused_and_the_running_configuration_stays(
     lab_running, bad_rule_file, extra_vars, message
@@ -216,10 +221,11 @@ def test_bad_monitoring_input_is_refused_and_the_running_configuration_stays(
     alertmanager = f"http://{lab.address('mon1')}:9093"
 
     def running() -> tuple[str, str, int]:
-        config = json.loads(lab.http("GET", f"{prometheus}/api/v1/status/config")[1])["data"]["yaml"]
-        routes = json.loads(lab.http("GET", f"{alertmanager}/api/v2/status")[1])["config"]["original"]
-        groups = len(json.loads(lab.http("GET", f"{prometheus}/api/v1/rules")[1])["data"]["groups"])
-        return config, routes, groups
+        login = lab.web_login("prometheus")
+        config = json.loads(lab.http("GET", f"{prometheus}/api/v1/status/config", auth=login)[1])["data"]["yaml"]
+        routes = lab.http("GET", f"{alertmanager}/api/v2/status", auth=lab.web_login("alertmanager"))[1]
+        groups = len(json.loads(lab.http("GET", f"{prometheus}/api/v1/rules", auth=login)[1])["data"]["groups"])
+        return config, json.loads(routes)["config"]["original"], groups
 
     before = running()
     result = run("ansible-playbook", "-i", "stacks/lab", "playbooks/monitoring.yml", "--limit", "mon1",

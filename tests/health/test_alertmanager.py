@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.host_checks import host_http
+from tests.health.test_prometheus import api
+from tests.host_checks import host_http, kit_login
 
 testinfra_hosts = ["ansible://monitoring"]
 
@@ -17,16 +18,20 @@ def test_alertmanager_runs_with_a_valid_configuration(host, role_vars):
     alertmanager = role_vars("alertmanager")
     assert host.service("prometheus-alertmanager").is_running
     host.run_expect([0], "amtool check-config /etc/prometheus/alertmanager.yml")
-    status, body = host_http(host, "GET", f"http://127.0.0.1:{alertmanager['alertmanager_port']}/api/v2/status")
-    assert status == 200
+    url = f"http://127.0.0.1:{alertmanager['alertmanager_port']}/api/v2/status"
+    status, body = host_http(host, "GET", url, auth=kit_login(alertmanager, "alertmanager"))
+    assert status == 200, body[:300]
     assert json.loads(body)["cluster"]["status"] in ("disabled", "ready")
+    status, body = host_http(host, "GET", url)
+    assert status == 401, f"without a login: {status} {body[:200]}"
 
 
 def test_prometheus_sends_its_alerts_to_alertmanager(host, role_vars):
-    port = role_vars("prometheus")["prometheus_port"]
-    status, body = host_http(host, "GET", f"http://127.0.0.1:{port}/api/v1/alertmanagers")
-    assert status == 200
-    assert json.loads(body)["data"]["activeAlertmanagers"], "Prometheus knows no Alertmanager"
+    """Alertmanager asks for a password: an active Alertmanager with no notification failing means
+    Prometheus logs in."""
+    assert api(host, role_vars, "/api/v1/alertmanagers")["activeAlertmanagers"], "Prometheus knows no Alertmanager"
+    failing = api(host, role_vars, "/api/v1/query?query=rate(prometheus_notifications_errors_total%5B5m%5D)%20%3E%200")
+    assert not failing["result"], f"Prometheus fails to send alerts: {failing['result']}"
 
 
 def test_the_watchdog_reaches_the_dead_mans_switch(host, role_vars):

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.host_checks import host_http
+from tests.host_checks import host_http, kit_login
 
 testinfra_hosts = ["ansible://monitoring"]
 
@@ -16,10 +16,22 @@ ALERT = re.compile(r"^\s*- alert: (\w+)\s*$", re.MULTILINE)
 
 
 def api(host, role_vars, path: str) -> dict:
-    port = role_vars("prometheus")["prometheus_port"]
-    status, body = host_http(host, "GET", f"http://127.0.0.1:{port}{path}")
+    prometheus = role_vars("prometheus")
+    status, body = host_http(
+        host, "GET", f"http://127.0.0.1:{prometheus['prometheus_port']}{path}", auth=kit_login(prometheus, "prometheus")
+    )
     assert status == 200, body[:300]
     return json.loads(body)["data"] if body.startswith("{") else {"html": body}
+
+
+def test_the_api_asks_for_a_password(host, role_vars):
+    """Without a login (or with a wrong password) Prometheus answers 401 and serves nothing."""
+    prometheus = role_vars("prometheus")
+    url = f"http://127.0.0.1:{prometheus['prometheus_port']}/api/v1/targets"
+    user, _ = kit_login(prometheus, "prometheus")
+    for auth in (None, (user, "not-the-password")):
+        status, body = host_http(host, "GET", url, auth=auth)
+        assert status == 401, f"{auth and auth[0]}: {status} {body[:200]}"
 
 
 def test_prometheus_runs_with_a_valid_configuration(host):
