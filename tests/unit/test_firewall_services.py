@@ -66,3 +66,16 @@ def test_lab_controller_address_is_the_lab_gateway():
     gateway = f"{ipaddress.ip_network(lab['lab_network_subnet'])[1]}/32"
     for name in ("ssh", "admin", "client"):
         assert baseline[f"baseline_firewall_{name}_sources"] == [gateway], name
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_deployed_environments_restrict_ssh_and_let_the_pods_in(env):
+    """SSH from the admin network only (never the role's open default), the bastion inside it, and
+    the cluster's pod network as the platform's clients."""
+    baseline = yaml.safe_load((ROOT / "stacks" / env / "group_vars/all/baseline.yml").read_text())
+    ssh = [ipaddress.ip_network(source) for source in baseline["baseline_firewall_ssh_sources"]]
+    assert ssh and all(network.prefixlen >= 16 for network in ssh), f"{env}: SSH open to {ssh}"
+    for source in baseline["baseline_firewall_admin_sources"]:
+        assert any(ipaddress.ip_network(source).subnet_of(network) for network in ssh), f"{env}: bastion {source}"
+    pods = role_defaults()["kubernetes_control_plane_cluster_cidr"]
+    assert baseline["baseline_firewall_client_sources"] == [pods], f"{env}: clients are not the pod network {pods}"
