@@ -44,7 +44,7 @@ PLAYBOOK := ansible-playbook
 TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
-        lab-image-clean lab-summary deploy check tags-check health audit test lint unit molecule molecule-ci e2e env-check bench-sms bench-db soak \
+        lab-image-clean lab-summary deploy check tags-check health audit test lint unit molecule molecule-ci e2e env-check bench-sms bench-db bench-tasks soak \
         bench-backup bench-alerts drill toolchain vault-check profile exercise grade exercise-reset
 
 help: ## List the targets
@@ -305,6 +305,9 @@ soak: venv ## Database and SMS load together for SOAK_SECONDS (300): same leader
 
 bench-alerts: venv ## Monitoring: fault -> alert and fault -> SMS page times (RUNS faults each), targets, memory
 	cd tests/e2e && python bench_alerting.py --runs $(or $(RUNS),3)
+
+bench-tasks: venv ## Ansible's own cost per task and host on the lab (debug, stat; 1..all hosts, fewer forks) [TASKS=40]
+	python tests/e2e/bench_task_overhead.py --tasks $(or $(TASKS),40)
 
 bench-backup: venv ## Backups tier: full/diff backup time and size of a 1 GB seed, restore time (RTO), archive lag (RPO)
 	python tests/e2e/bench_db_backup.py --mb $(or $(MB),1024) --runs $(or $(RUNS),3)
