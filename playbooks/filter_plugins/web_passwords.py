@@ -1,4 +1,6 @@
-"""bcrypt hashes for the web configuration files of Prometheus and Alertmanager (basic_auth_users).
+"""The web accounts of Prometheus and Alertmanager (basic_auth_users): their rules, and their hashes.
+
+`web_users_problems` is the one rule both roles' preflights apply to their accounts.
 
 A bcrypt hash has a random salt: hashing the same password again gives another hash, and the file
 would change on every run. `bcrypt_keep` keeps the hash the host already has while it still
@@ -10,6 +12,8 @@ controller's requirements already.
 """
 
 from __future__ import annotations
+
+import re
 
 import bcrypt
 from ansible.errors import AnsibleFilterError
@@ -27,6 +31,31 @@ options:
 # Prometheus's exporter-toolkit checks the hash on every request (and caches the result): cost 10
 # is the toolkit's documented example and costs ~50 ms per uncached check.
 DEFAULT_ROUNDS = 10
+# bcrypt reads at most 72 bytes; below 16 characters a password is guessable offline from a hash.
+MIN_LENGTH, MAX_LENGTH = 16, 72
+NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def web_users_problems(users, kit_user: str) -> list[str]:
+    """What is wrong with {name: password}: empty, no account for the kit, a name the file cannot
+    hold plainly, a password too short or too long, two accounts sharing one. Names only, never
+    a password."""
+    if not isinstance(users, dict) or not users:
+        return ["no account"]
+    problems = [] if kit_user in users else [f"no account '{kit_user}' for the kit's own clients"]
+    problems += [f"account name {name!r}: letters, digits and '_.-' only" for name in users
+                 if not NAME.match(str(name))]  # fmt: skip
+    problems += [
+        f"account {name}: the password must have {MIN_LENGTH} to {MAX_LENGTH} characters"
+        for name, password in users.items()
+        if not MIN_LENGTH <= len(str(password)) <= MAX_LENGTH
+    ]
+    by_password: dict[str, list[str]] = {}
+    for name, password in users.items():
+        by_password.setdefault(str(password), []).append(str(name))
+    problems += [f"accounts {' and '.join(sorted(names))} share one password" for names in by_password.values()
+                 if len(names) > 1]  # fmt: skip
+    return problems
 
 
 def bcrypt_keep(password, current: str = "", rounds: int = DEFAULT_ROUNDS) -> str:
@@ -46,4 +75,4 @@ def bcrypt_keep(password, current: str = "", rounds: int = DEFAULT_ROUNDS) -> st
 
 class FilterModule:
     def filters(self):
-        return {"bcrypt_keep": bcrypt_keep}
+        return {"bcrypt_keep": bcrypt_keep, "web_users_problems": web_users_problems}

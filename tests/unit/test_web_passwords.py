@@ -55,3 +55,29 @@ def test_ansible_finds_the_filter_through_the_kits_configuration():
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert "$2b$10$" in out.stdout
+
+
+web_users_problems = web_passwords.web_users_problems
+
+
+def test_accounts_of_their_own_pass_the_rule():
+    assert web_users_problems({"govops": "k" * 16, "ops": "o" * 72}, "govops") == []
+
+
+@pytest.mark.parametrize(
+    ("users", "found"),
+    [
+        ({}, "no account"),
+        ({"ops": "a-long-enough-password"}, "no account 'govops' for the kit's own clients"),
+        ({"govops": "short"}, "account govops: the password must have 16 to 72 characters"),
+        ({"govops": "x" * 73}, "account govops: the password must have 16 to 72 characters"),
+        ({"govops": "a-long-enough-password", "bad name": "another-long-password"}, "account name 'bad name'"),
+        ({"govops": "one-password-for-two", "prometheus": "one-password-for-two"},
+         "accounts govops and prometheus share one password"),
+    ],
+    ids=["empty", "no-kit-account", "too-short", "too-long", "bad-name", "shared"],
+)  # fmt: skip
+def test_each_broken_rule_is_named_without_the_password(users, found):
+    problems = web_users_problems(users, "govops")
+    assert any(found in problem for problem in problems), problems
+    assert not any(str(password) in problem for password in users.values() for problem in problems), problems
