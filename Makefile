@@ -24,10 +24,11 @@ export PULUMI_SKIP_UPDATE_CHECK := true
 # Mitogen's strategy for every playbook run from here (and the e2e tests' runs): one Python
 # process per host over the SSH connection instead of a module upload per task (1.5x on
 # playbooks/common.yml measured back to back; the whole converge is mostly apt's own work on the
-# hosts). Expanded per command: the venv may not exist yet at
-# parse time. `make ... ANSIBLE_STRATEGY=linear` runs Ansible's own strategy.
-export ANSIBLE_STRATEGY_PLUGINS = $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/ansible_mitogen/plugins/strategy)
-export ANSIBLE_STRATEGY ?= mitogen_linear
+# hosts). kit_mitogen_linear is Mitogen's linear strategy without its CPU pinning, which put the
+# controller and the whole lab on one of this machine's two CPUs (see the plugin's docstring).
+# `make ... ANSIBLE_STRATEGY=linear` runs Ansible's own strategy.
+export ANSIBLE_STRATEGY_PLUGINS := $(CURDIR)/playbooks/strategy_plugins
+export ANSIBLE_STRATEGY ?= kit_mitogen_linear
 
 # What the controller needs from Debian: Podman (runc, netavark + aardvark-dns for the lab
 # network's DNS, iptables for its NAT), debootstrap for the lab image, promtool (prometheus);

@@ -1,0 +1,24 @@
+"""Mitogen's linear strategy, without Mitogen's CPU pinning.
+
+Mitogen pins its connection multiplexer to CPU 0 and everything else it starts (Ansible's
+controller, every worker, every SSH client, and so every process those start) to the other CPUs.
+On a 2-CPU machine that is CPU 1 alone: the controller, the workers and, through `podman run`
+from `make lab-hosts`, every lab host and every service in it shared one CPU while the other
+held an idle multiplexer (measured: `taskset -pc` showed 1 on all of them, vmstat half idle
+with a run queue of 11). Without the pinning the kernel spreads the work over every CPU.
+"""
+
+from __future__ import annotations
+
+import ansible_mitogen.affinity
+import ansible_mitogen.loaders
+import ansible_mitogen.strategy
+
+# The base policy assigns nothing: each process keeps the CPUs its parent had.
+ansible_mitogen.affinity.policy = ansible_mitogen.affinity.Policy()
+
+Linear = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
+
+
+class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Linear):
+    """Ansible's linear strategy run over Mitogen's connections."""
