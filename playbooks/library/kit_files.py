@@ -64,7 +64,7 @@ changed_paths: {description: The paths that changed (or would change in check mo
 ENTRY_OPTIONS = {
     "path": {"type": "path", "required": True},
     "state": {"type": "str", "choices": ["file", "directory", "absent"], "default": "file"},
-    "content": {"type": "str", "no_log": False},
+    "content": {"type": "str"},
     "lines": {
         "type": "list",
         "elements": "dict",
