@@ -10,6 +10,8 @@ with a run queue of 11). Without the pinning the kernel spreads the work over ev
 
 from __future__ import annotations
 
+import gc
+
 import ansible_mitogen.affinity
 import ansible_mitogen.loaders
 import ansible_mitogen.strategy
@@ -22,3 +24,14 @@ Linear = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
 
 class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Linear):
     """Ansible's linear strategy run over Mitogen's connections."""
+
+    def _queue_task(self, host, task, task_vars, play_context):
+        # Each task on each host runs in a worker forked from this process. Frozen, the objects
+        # the worker inherits are left out of its garbage collections, which would otherwise walk
+        # (and so copy, page by page) the controller's whole heap; unfrozen again once forked, so
+        # this process still collects its own garbage.
+        gc.freeze()
+        try:
+            return super()._queue_task(host, task, task_vars, play_context)
+        finally:
+            gc.unfreeze()
