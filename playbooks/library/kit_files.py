@@ -136,7 +136,9 @@ def write_validated(module: AnsibleModule, entry: dict) -> None:
                 module.fail_json(msg=f"{path}: validate must contain %s, the new file's path: {entry['validate']}")
             rc, out, err = module.run_command(entry["validate"] % temporary)
             if rc != 0:
-                message = f"{path}: the new content fails `{entry['validate']}`; the file is unchanged"
+                message = (
+                    f"{path}: failed to validate: `{entry['validate']}` refused the new content; the file is unchanged"
+                )
                 module.fail_json(msg=message, rc=rc, stdout=out, stderr=err)
         module.atomic_move(temporary, path, unsafe_writes=False)
     finally:

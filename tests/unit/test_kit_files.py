@@ -69,7 +69,7 @@ def test_content_that_fails_validation_leaves_the_old_file_and_names_it(tmp_path
     target = tmp_path / "apt.conf"
     target.write_text('APT::Periodic::Enable "1";\n')
     failed = kit_files(tmp_path, [{"path": str(target), "content": "not apt syntax\n", "validate": "grep -q APT:: %s"}])
-    assert failed.get("failed") and f"{target}: the new content fails" in failed["msg"]
+    assert failed.get("failed") and f"{target}: failed to validate" in failed["msg"]
     assert target.read_text() == 'APT::Periodic::Enable "1";\n'
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".kit_files.")] == []
 
