@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -194,10 +195,24 @@ class TemplateTask:
     vars: dict
 
 
+@dataclass(frozen=True)
+class FilesTask:
+    """A role task that writes several files in one kit_files call, their contents often rendered by
+    template lookups (with their own template_vars): rendered whole, with the task's vars."""
+
+    name: str
+    files: object
+    vars: dict
+
+    def templates(self) -> set[str]:
+        """The role templates the task names literally ('x.j2' in a template lookup)."""
+        return set(re.findall(r"lookup\('ansible\.builtin\.template', '([^']+[.]j2)'", str(self.files)))
+
+
 @cache
-def template_tasks(role_dir: Path) -> list[TemplateTask]:
+def template_tasks(role_dir: Path) -> list[TemplateTask | FilesTask]:
     loader = DataLoader()
-    found: list[TemplateTask] = []
+    found: list[TemplateTask | FilesTask] = []
 
     def walk(tasks: list | None, scope: dict) -> None:
         for task in tasks or []:
@@ -207,6 +222,8 @@ def template_tasks(role_dir: Path) -> list[TemplateTask]:
             arguments = task.get("ansible.builtin.template") or task.get("template")
             if arguments:
                 found.append(TemplateTask(task.get("name", ""), arguments["src"], task.get("loop"), task_scope))
+            if task.get("kit_files"):
+                found.append(FilesTask(task.get("name", ""), task["kit_files"]["files"], task_scope))
 
     for path in sorted((role_dir / "tasks").glob("*.yml")):
         walk(loader.load_from_file(str(path), trusted_as_template=True), {})
@@ -272,6 +289,13 @@ def template_failures(inventory: Path, host: str, role: str) -> list[str]:
             failures.append(f"{label}: {error.message}")
 
     for task in template_tasks(ROLES / role):
+        if isinstance(task, FilesTask):
+            try:
+                role_vars.template(task.files, task.vars)
+            except AnsibleError as error:
+                failures.append(f"task '{task.name}': {error.message}")
+            tried.update(templates_dir / name for name in task.templates())
+            continue
         if task.loop is None:
             render(f"{task.src} (task '{task.name}')", task.src, task.vars)
             continue
