@@ -30,7 +30,8 @@ class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Linear):
         # the garbage collector off: a collection would walk (and so copy, page by page) the whole
         # heap it inherits, and a worker lives for one task, its memory freed when it exits. This
         # process freezes its objects while it forks and collects as before once the worker runs.
-        # Measured on a no-change converge of the lab: 24 % less user CPU, 53 s instead of 72-77.
+        # Measured on no-change converges of the lab: on one lab 53 s instead of 72-77 (user CPU
+        # 37 s instead of 52); on a freshly built one 64-70 s instead of 69 (issue 18 has both).
         gc.disable()
         gc.freeze()
         try:
