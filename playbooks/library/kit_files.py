@@ -4,7 +4,8 @@
 A loop of `copy`, `template` or `file` costs Ansible one task per item on every host (a worker
 forked, the variables templated, a round trip to the host): 60 of them for six small files on ten
 hosts. This module takes the list and sets every entry in one call, with the same meaning as
-those modules: content, owner, group and mode; a directory; a file removed. It reports each
+those modules: content (or a template, rendered by the action of the same name on the
+controller), owner, group and mode; a directory; a file removed. It reports each
 change as its own diff, keeps check mode, and validates a file before it replaces the old one.
 """
 
@@ -39,6 +40,12 @@ options:
         choices: [file, directory, absent]
         default: file
       content: {description: The whole content of the file., type: str}
+      template:
+        description: >-
+          A template (found as ansible.builtin.template finds its src) whose rendering is the
+          content; rendered on the controller by the kit_files action with the task's variables.
+        type: str
+      template_vars: {description: Variables for the template alone., type: dict}
       lines:
         description: >-
           Lines of an existing file, as ansible.builtin.lineinfile sets them: the last line that
@@ -65,6 +72,9 @@ ENTRY_OPTIONS = {
     "path": {"type": "path", "required": True},
     "state": {"type": "str", "choices": ["file", "directory", "absent"], "default": "file"},
     "content": {"type": "str"},
+    # rendered into content by the controller side (playbooks/action_plugins/kit_files.py)
+    "template": {"type": "str"},
+    "template_vars": {"type": "dict"},
     "lines": {
         "type": "list",
         "elements": "dict",
@@ -170,6 +180,8 @@ def set_entry(module: AnsibleModule, entry: dict, diffs: list) -> bool:
             os.makedirs(path)
             set_attributes(module, entry, True, [])
         return True
+    if entry["template"] is not None:
+        module.fail_json(msg=f"{path}: a template is rendered by the kit_files action, which did not run here")
     if entry["lines"] is not None and entry["content"] is not None:
         module.fail_json(msg=f"{path}: give content or lines, not both")
     if entry["lines"] is not None:

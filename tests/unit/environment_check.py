@@ -197,16 +197,17 @@ class TemplateTask:
 
 @dataclass(frozen=True)
 class FilesTask:
-    """A role task that writes several files in one kit_files call, their contents often rendered by
-    template lookups (with their own template_vars): rendered whole, with the task's vars."""
+    """A role task that writes several files in one kit_files call, some of them rendered from a
+    template (an entry's `template`, with the entry's template_vars): its entries are rendered with
+    the task's vars, then each entry's template as the kit_files action renders it."""
 
     name: str
     files: object
     vars: dict
 
     def templates(self) -> set[str]:
-        """The role templates the task names literally ('x.j2' in a template lookup)."""
-        return set(re.findall(r"lookup\('ansible\.builtin\.template', '([^']+[.]j2)'", str(self.files)))
+        """The role templates the task names literally (an entry's template: x.j2)."""
+        return set(re.findall(r"'template': '([^']+[.]j2)'", str(self.files)))
 
 
 @cache
@@ -290,11 +291,16 @@ def template_failures(inventory: Path, host: str, role: str) -> list[str]:
 
     for task in template_tasks(ROLES / role):
         if isinstance(task, FilesTask):
+            tried.update(templates_dir / name for name in task.templates())
             try:
-                role_vars.template(task.files, task.vars)
+                files = role_vars.template(task.files, task.vars)
             except AnsibleError as error:
                 failures.append(f"task '{task.name}': {error.message}")
-            tried.update(templates_dir / name for name in task.templates())
+                continue
+            for entry in files:
+                if isinstance(entry, dict) and entry.get("template"):
+                    label = f"{entry['template']} (task '{task.name}', {entry.get('path')})"
+                    render(label, entry["template"], {**task.vars, **(entry.get("template_vars") or {})})
             continue
         if task.loop is None:
             render(f"{task.src} (task '{task.name}')", task.src, task.vars)
