@@ -1,0 +1,170 @@
+"""Jinja's compiled code for Ansible's templates, kept on disk between runs (no strategy plugin).
+
+Each task on each host runs in a new worker process, which compiles every template it meets
+(the task's arguments and conditions, the role variables they read): a converge of the lab
+compiles about 6,600 templates, 560 of them different, and compiling was a fifth of the
+workers' CPU. Like Python's own __pycache__, the code object of each template is written
+once, under a key made of its source and every setting that changes the code Jinja generates,
+and read back by later workers and later runs.
+
+Jinja also decides at compile time how to call each filter and test (whether it is given the
+context or the environment): an entry records that for the filters and tests its template
+uses and is compiled again if one of them changed. The directory is the user's own (mode
+0700, refused when anyone else can write to it), one per Python, ansible-core and Jinja
+version. GOVOPS_JINJA_CODE_CACHE names another directory, or `off`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import marshal
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+
+import jinja2
+import jinja2.nodes
+from ansible._internal._templating import _jinja_bits
+from ansible.release import __version__ as ANSIBLE_VERSION
+from jinja2.utils import _PassArg
+
+FORMAT = 1
+# Past this many entries the directory is emptied at the start of a run (templates that changed
+# leave their old entries behind; a converge of the lab needs about 600).
+MAX_ENTRIES = 20_000
+
+
+def default_directory() -> Path | None:
+    setting = os.environ.get("GOVOPS_JINJA_CODE_CACHE", "")
+    if setting == "off":
+        return None
+    base = (
+        Path(setting)
+        if setting
+        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "govops/jinja-code"
+    )
+    versions = f"py{sys.version_info.major}.{sys.version_info.minor}-{importlib.util.MAGIC_NUMBER.hex()}"
+    return base / f"{versions}-ansible{ANSIBLE_VERSION}-jinja{jinja2.__version__}-f{FORMAT}"
+
+
+def usable(directory: Path) -> bool:
+    """The directory exists or was made, is this user's and nobody else can write to it."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        found = directory.stat()
+    except OSError:
+        return False
+    return found.st_uid == os.geteuid() and not found.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def pass_args(environment, parsed) -> tuple:
+    """How Jinja calls each filter and test the template uses, as it decides at compile time."""
+    used = [("filter", node.name, environment.filters) for node in parsed.find_all(jinja2.nodes.Filter)]
+    used += [("test", node.name, environment.tests) for node in parsed.find_all(jinja2.nodes.Test)]
+    return tuple(sorted({(kind, name, _pass_arg(plugins.get(name))) for kind, name, plugins in used}))
+
+
+def _pass_arg(function) -> str | None:
+    found = _PassArg.from_obj(function) if function is not None else None
+    return found.name if found else None
+
+
+def _settings(environment, name, filename, defer_init) -> tuple:
+    """What, besides the source, changes the code Jinja generates for a template."""
+    compile_context = _jinja_bits._TemplateCompileContext.current(optional=True)
+    return (
+        name,
+        filename,
+        defer_init,
+        bool(compile_context and compile_context.escape_backslashes),
+        _jinja_bits._TemplateConfig.allow_embedded_templates,
+        *(getattr(environment, setting) for setting in _ENVIRONMENT_SETTINGS),
+        repr(environment.autoescape),
+        tuple(sorted(environment.extensions)),
+        environment.code_generator_class.__qualname__,
+        environment.finalize is not None,
+    )
+
+
+_ENVIRONMENT_SETTINGS = (
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
+    "line_statement_prefix",
+    "line_comment_prefix",
+    "trim_blocks",
+    "lstrip_blocks",
+    "newline_sequence",
+    "keep_trailing_newline",
+    "optimized",
+    "is_async",
+)
+
+
+class JinjaCodeCache:
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def prune(self) -> None:
+        entries = list(self.directory.iterdir())
+        if len(entries) > MAX_ENTRIES:
+            for entry in entries:
+                entry.unlink(missing_ok=True)
+
+    def compile(self, original, environment, source, name=None, filename=None, raw=False, defer_init=False):
+        """Jinja's Environment.compile, the code read from the cache when an entry still holds."""
+        if raw or not isinstance(source, str) or environment._debuggable_template_source:
+            return original(environment, source, name, filename, raw, defer_init)
+        key = repr((str(source), _settings(environment, name, filename, defer_init)))
+        path = self.directory / hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        try:
+            entry_format, entry_key, recorded_pass_args, code = marshal.loads(path.read_bytes())
+            if (entry_format, entry_key) == (FORMAT, key) and all(
+                _pass_arg((environment.filters if kind == "filter" else environment.tests).get(plugin)) == pass_arg
+                for kind, plugin, pass_arg in recorded_pass_args
+            ):
+                return code
+        except (OSError, EOFError, ValueError, TypeError):
+            pass  # no entry, or one written by another format: compiled below
+        try:  # Jinja's compile, keeping the parsed template to read the filters and tests it uses
+            parsed = environment._parse(source, name, filename)
+            python_source = environment._generate(parsed, name, filename, defer_init=defer_init)
+        except jinja2.TemplateSyntaxError:
+            return original(environment, source, name, filename, raw, defer_init)  # raises as Jinja raises
+        code = environment._compile(python_source, filename or "<template>")
+        self._write(path, (FORMAT, key, pass_args(environment, parsed), code))
+        return code
+
+    def _write(self, path: Path, entry: tuple) -> None:
+        """Written whole under a temporary name and renamed: a reader sees no entry or all of it."""
+        try:
+            descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".new-")
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(marshal.dumps(entry))
+            os.replace(temporary, path)
+        except OSError:
+            pass  # a full disk or a removed directory costs the next worker a compile, nothing else
+
+
+def install() -> JinjaCodeCache | None:
+    """Route Ansible's template compilation through the cache, when its directory is usable."""
+    installed = getattr(_jinja_bits.AnsibleEnvironment.compile, "jinja_code_cache", None)
+    directory = default_directory()
+    if installed or directory is None or not usable(directory):
+        return installed
+    cache = JinjaCodeCache(directory)
+    cache.prune()
+    original = _jinja_bits.AnsibleEnvironment.compile
+
+    def compile(environment, source, name=None, filename=None, raw=False, defer_init=False):
+        return cache.compile(original, environment, source, name, filename, raw, defer_init)
+
+    compile.jinja_code_cache = cache
+    _jinja_bits.AnsibleEnvironment.compile = compile
+    return cache

@@ -1,0 +1,141 @@
+"""The on-disk cache of Jinja's compiled code that the kit's strategy installs: Ansible's own
+templating renders the same results through it, a template is compiled once, and anything that
+changes the generated code (a setting, a filter's calling convention) compiles it again."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from ansible._internal._templating import _jinja_bits
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+from jinja2 import TemplateSyntaxError, pass_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location(
+    "jinja_code_cache", ROOT / "playbooks/strategy_plugins/jinja_code_cache.py"
+)
+jinja_code_cache = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(jinja_code_cache)
+
+ORIGINAL_COMPILE = _jinja_bits.AnsibleEnvironment.compile
+
+
+class Counted:
+    """The environment's parse, counted: a read from the cache parses nothing."""
+
+    def __init__(self, monkeypatch, environment):
+        self.calls = 0
+        parse = environment._parse
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return parse(*args, **kwargs)
+
+        monkeypatch.setattr(environment, "_parse", counted)
+
+
+@pytest.fixture
+def cache(tmp_path):
+    directory = tmp_path / "cache"
+    assert jinja_code_cache.usable(directory)
+    return jinja_code_cache.JinjaCodeCache(directory)
+
+
+def compile_with(cache, environment, source):
+    return cache.compile(ORIGINAL_COMPILE, environment, source)
+
+
+def test_templates_render_the_same_through_the_installed_cache_and_are_compiled_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOVOPS_JINJA_CODE_CACHE", str(tmp_path))
+    monkeypatch.setattr(_jinja_bits.AnsibleEnvironment, "compile", ORIGINAL_COMPILE)  # restored after the test
+    installed = jinja_code_cache.install()
+    assert installed is not None and jinja_code_cache.install() is installed
+
+    def render(template: str):
+        templar = Templar(loader=DataLoader(), variables={"names": ["db1", "db2"], "port": 5432})
+        return templar.template(trust_as_template(template))
+
+    templates = {
+        "{{ names | map('upper') | join(',') }}:{{ port + 1 }}": "DB1,DB2:5433",
+        "{% for n in names %}{{ n }}{% if not loop.last %} {% endif %}{% endfor %}": "db1 db2",
+        "{{ names is contains('db2') }}": True,
+    }
+    for template, expected in templates.items():
+        assert render(template) == expected
+    written = sorted(installed.directory.iterdir())
+    assert len(written) >= len(templates)
+    for template, expected in templates.items():
+        assert render(template) == expected
+    assert sorted(installed.directory.iterdir()) == written
+
+
+def test_a_second_compile_reads_the_code_and_parses_nothing(cache, monkeypatch):
+    environment = _jinja_bits.AnsibleEnvironment()
+    parses = Counted(monkeypatch, environment)
+    first = compile_with(cache, environment, "{{ port | int + 1 }}")
+    second = compile_with(cache, environment, "{{ port | int + 1 }}")
+    assert (parses.calls, first == second, len(list(cache.directory.iterdir()))) == (1, True, 1)
+
+
+def test_a_setting_that_changes_the_code_has_its_own_entry(cache):
+    environment = _jinja_bits.AnsibleEnvironment()
+    source = "{% if x %}\n  yes\n{% endif %}\n"
+    compile_with(cache, environment, source)
+    compile_with(cache, environment.overlay(trim_blocks=False), source)
+    with _jinja_bits._TemplateCompileContext(escape_backslashes=True):
+        compile_with(cache, environment, source)
+    assert len(list(cache.directory.iterdir())) == 3
+
+
+def test_a_filter_called_another_way_since_is_compiled_again(cache, monkeypatch):
+    environment = _jinja_bits.AnsibleEnvironment()
+    environment.filters["kit_twice"] = lambda value: value * 2
+    plain = compile_with(cache, environment, "{{ 'a' | kit_twice }}")
+
+    @pass_environment
+    def twice_with_environment(env, value):
+        return value * 2
+
+    environment.filters["kit_twice"] = twice_with_environment
+    parses = Counted(monkeypatch, environment)
+    given_the_environment = compile_with(cache, environment, "{{ 'a' | kit_twice }}")
+    again = compile_with(cache, environment, "{{ 'a' | kit_twice }}")
+    assert (parses.calls, given_the_environment != plain, again == given_the_environment) == (1, True, True)
+
+
+def test_a_damaged_entry_is_compiled_again_and_replaced(cache, monkeypatch):
+    environment = _jinja_bits.AnsibleEnvironment()
+    compile_with(cache, environment, "{{ 1 + 1 }}")
+    (entry,) = cache.directory.iterdir()
+    entry.write_bytes(b"\x00not marshal")
+    parses = Counted(monkeypatch, environment)
+    compile_with(cache, environment, "{{ 1 + 1 }}")
+    assert parses.calls == 1 and entry.read_bytes() != b"\x00not marshal"
+
+
+def test_a_syntax_error_is_raised_as_jinja_raises_it_and_nothing_is_written(cache):
+    with pytest.raises(TemplateSyntaxError):
+        compile_with(cache, _jinja_bits.AnsibleEnvironment(), "{{ names | }}")
+    assert list(cache.directory.iterdir()) == []
+
+
+def test_a_directory_others_can_write_to_is_not_used(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert not jinja_code_cache.usable(shared)
+    assert jinja_code_cache.usable(tmp_path / "own")
+
+
+def test_off_turns_the_cache_off_and_a_full_directory_is_emptied(cache, monkeypatch):
+    monkeypatch.setenv("GOVOPS_JINJA_CODE_CACHE", "off")
+    assert jinja_code_cache.default_directory() is None
+    environment = _jinja_bits.AnsibleEnvironment()
+    for number in range(4):
+        compile_with(cache, environment, f"{{{{ {number} }}}}")
+    monkeypatch.setattr(jinja_code_cache, "MAX_ENTRIES", 3)
+    cache.prune()
+    assert list(cache.directory.iterdir()) == []
