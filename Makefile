@@ -45,7 +45,7 @@ PLAYBOOK := ansible-playbook
 TIMINGS := reports/lab-timings.txt
 
 .PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
-        lab-image-clean lab-summary deploy check tags-check health audit test lint unit molecule molecule-ci e2e e2e-tests env-check bench-sms bench-db bench-tasks soak \
+        lab-image-clean lab-summary deploy check tags-check health audit test lint unit molecule molecule-ci e2e e2e-tests env-check bench-sms bench-db bench-converge bench-tasks soak \
         bench-backup bench-alerts drill toolchain vault-check profile exercise grade exercise-reset
 
 help: ## List the targets
@@ -322,6 +322,9 @@ soak: venv ## Database and SMS load together for SOAK_SECONDS (300): same leader
 
 bench-alerts: venv ## Monitoring: fault -> alert and fault -> SMS page times (RUNS faults each), targets, memory
 	cd tests/e2e && python bench_alerting.py --runs $(or $(RUNS),3)
+
+bench-converge: venv ## A no-change converge of the lab RUNS times (5): wall and controller CPU, medians; 0 changed each [CHECK=1]
+	python tests/e2e/bench_converge.py --runs $(or $(RUNS),5) $(if $(CHECK),--check)
 
 bench-tasks: venv ## Ansible's own cost per task and host on the lab (debug, stat; 1..all hosts, fewer forks) [TASKS=40]
 	python tests/e2e/bench_task_overhead.py --tasks $(or $(TASKS),40)

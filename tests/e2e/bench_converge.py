@@ -1,0 +1,96 @@
+"""Benchmark of a no-change converge of the whole lab: `playbooks/site.yml` RUNS times in a row,
+each run's wall time and the controller's CPU (ansible-playbook, its workers and their SSH
+clients), and the medians. Every run must report 0 changed and 0 failed on every host; one that
+does not fails the benchmark, since it measured something else.
+
+Usage (lab up and converged): make bench-converge   [RUNS=5] [CHECK=1 for check mode]
+A run after the kit's templates changed compiles them again (playbooks/strategy_plugins/
+jinja_code_cache.py) and is slower. Only the lab's hosts are contacted; nothing on them changes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+REPORT = REPO / "reports/bench-converge.json"
+RECAP_LINE = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)")
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """Each host's counts from the PLAY RECAP (colours off)."""
+    found = {}
+    for line in output.split("PLAY RECAP", 1)[-1].splitlines():
+        if match := RECAP_LINE.match(line.strip()):
+            host, *counts = match.groups()
+            found[host] = dict(
+                zip(("ok", "changed", "unreachable", "failed", "skipped"), map(int, counts), strict=True)
+            )
+    return found
+
+
+def converge(check: bool) -> dict:
+    command = ["ansible-playbook", "-i", "stacks/lab", "playbooks/site.yml", *(["--check"] if check else [])]
+    before, started = os.times(), time.monotonic()
+    done = subprocess.run(
+        command, cwd=REPO, env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"}, capture_output=True, text=True,
+        timeout=1800, check=False,
+    )  # fmt: skip
+    wall, after = time.monotonic() - started, os.times()
+    hosts = recap(done.stdout)
+    return {
+        "wall_seconds": round(wall, 1),
+        "user_cpu_seconds": round(after.children_user - before.children_user, 1),
+        "system_cpu_seconds": round(after.children_system - before.children_system, 1),
+        "exit_code": done.returncode,
+        "hosts": len(hosts),
+        "host_tasks": sum(counts["ok"] + counts["skipped"] for counts in hosts.values()),
+        "changed": sum(counts["changed"] for counts in hosts.values()),
+        "failed": sum(counts["failed"] + counts["unreachable"] for counts in hosts.values()),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--check", action="store_true", help="converge in check mode (--check)")
+    args = parser.parse_args()
+    runs = []
+    for number in range(1, args.runs + 1):
+        run = converge(args.check)
+        runs.append(run)
+        print(
+            f"run {number}: {run['wall_seconds']:6.1f} s wall, CPU {run['user_cpu_seconds']:.1f} s user"
+            f" + {run['system_cpu_seconds']:.1f} s system; {run['hosts']} hosts, {run['host_tasks']} host-tasks,"
+            f" changed {run['changed']}, failed {run['failed']}",
+            flush=True,
+        )
+    walls = [run["wall_seconds"] for run in runs]
+    users = [run["user_cpu_seconds"] for run in runs]
+    summary = {
+        "mode": "check" if args.check else "deploy",
+        "runs": runs,
+        "median_wall_seconds": statistics.median(walls),
+        "median_user_cpu_seconds": statistics.median(users),
+    }
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(json.dumps(summary, indent=2) + "\n")
+    print(
+        f"median of {len(runs)}: {summary['median_wall_seconds']:.1f} s wall (min {min(walls):.1f},"
+        f" max {max(walls):.1f}), {summary['median_user_cpu_seconds']:.1f} s user CPU; {REPORT.relative_to(REPO)}"
+    )
+    unclean = [number for number, run in enumerate(runs, 1) if run["changed"] or run["failed"] or run["exit_code"]]
+    if unclean or any(run["hosts"] == 0 for run in runs):
+        print(f"runs {unclean or 'all'}: not a clean no-change converge (changes, failures or no recap)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
