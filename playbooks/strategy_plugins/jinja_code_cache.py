@@ -9,9 +9,12 @@ and read back by later workers and later runs.
 
 Jinja also decides at compile time how to call each filter and test (whether it is given the
 context or the environment): an entry records that for the filters and tests its template
-uses and is compiled again if one of them changed. The directory is the user's own (mode
-0700, refused when anyone else can write to it), one per Python, ansible-core and Jinja
-version. GOVOPS_JINJA_CODE_CACHE names another directory, or `off`.
+uses and is compiled again if one of them changed. The entries also name the plugins the
+templates use (filters, tests, lookups): the controller loads them once before it forks its
+workers, which would each load them again (a collection's filter loads every filter file of it).
+
+The directory is the user's own (mode 0700, refused when anyone else can write to it), one per
+Python, ansible-core and Jinja version. GOVOPS_JINJA_CODE_CACHE names another directory, or `off`.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ import tempfile
 from pathlib import Path
 
 import jinja2
-import jinja2.nodes
 from ansible._internal._templating import _jinja_bits
+from ansible.plugins.loader import filter_loader, lookup_loader, test_loader
 from ansible.release import __version__ as ANSIBLE_VERSION
+from jinja2.nodes import Call, Const, Filter, Name, Test
 from jinja2.utils import _PassArg
 
-FORMAT = 1
+FORMAT = 2
 # Past this many entries the directory is emptied at the start of a run (templates that changed
 # leave their old entries behind; a converge of the lab needs about 600).
 MAX_ENTRIES = 20_000
@@ -60,11 +64,18 @@ def usable(directory: Path) -> bool:
     return found.st_uid == os.geteuid() and not found.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def pass_args(environment, parsed) -> tuple:
-    """How Jinja calls each filter and test the template uses, as it decides at compile time."""
-    used = [("filter", node.name, environment.filters) for node in parsed.find_all(jinja2.nodes.Filter)]
-    used += [("test", node.name, environment.tests) for node in parsed.find_all(jinja2.nodes.Test)]
-    return tuple(sorted({(kind, name, _pass_arg(plugins.get(name))) for kind, name, plugins in used}))
+def plugins_used(environment, parsed) -> tuple:
+    """The filters and tests the template uses, each with how Jinja calls it (decided at compile
+    time), and the lookups it names."""
+    used = {("filter", node.name, _pass_arg(environment.filters.get(node.name))) for node in parsed.find_all(Filter)}
+    used |= {("test", node.name, _pass_arg(environment.tests.get(node.name))) for node in parsed.find_all(Test)}
+    used |= {
+        ("lookup", call.args[0].value, None)
+        for call in parsed.find_all(Call)
+        if isinstance(call.node, Name) and call.node.name in ("lookup", "query", "q")
+        and call.args and isinstance(call.args[0], Const) and isinstance(call.args[0].value, str)
+    }  # fmt: skip
+    return tuple(sorted(used))
 
 
 def _pass_arg(function) -> str | None:
@@ -117,6 +128,22 @@ class JinjaCodeCache:
             for entry in entries:
                 entry.unlink(missing_ok=True)
 
+    def preload_plugins(self) -> int:
+        """Load in this process the filters, tests and lookups the cached templates use; the number."""
+        loaders = {"filter": filter_loader, "test": test_loader, "lookup": lookup_loader}
+        used = set()
+        for entry in self.directory.glob("[0-9a-f]*"):
+            try:
+                used.update((kind, name) for kind, name, _ in marshal.loads(entry.read_bytes())[2])
+            except (OSError, EOFError, ValueError, TypeError, IndexError):
+                continue
+        for kind, name in used:
+            try:
+                loaders[kind].get(name)
+            except Exception:  # a plugin that does not load fails where a template uses it, as before
+                continue
+        return len(used)
+
     def compile(self, original, environment, source, name=None, filename=None, raw=False, defer_init=False):
         """Jinja's Environment.compile, the code read from the cache when an entry still holds."""
         if raw or not isinstance(source, str) or environment._debuggable_template_source:
@@ -124,10 +151,11 @@ class JinjaCodeCache:
         key = repr((str(source), _settings(environment, name, filename, defer_init)))
         path = self.directory / hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         try:
-            entry_format, entry_key, recorded_pass_args, code = marshal.loads(path.read_bytes())
+            entry_format, entry_key, plugins, code = marshal.loads(path.read_bytes())
             if (entry_format, entry_key) == (FORMAT, key) and all(
                 _pass_arg((environment.filters if kind == "filter" else environment.tests).get(plugin)) == pass_arg
-                for kind, plugin, pass_arg in recorded_pass_args
+                for kind, plugin, pass_arg in plugins
+                if kind != "lookup"
             ):
                 return code
         except (OSError, EOFError, ValueError, TypeError):
@@ -138,7 +166,7 @@ class JinjaCodeCache:
         except jinja2.TemplateSyntaxError:
             return original(environment, source, name, filename, raw, defer_init)  # raises as Jinja raises
         code = environment._compile(python_source, filename or "<template>")
-        self._write(path, (FORMAT, key, pass_args(environment, parsed), code))
+        self._write(path, (FORMAT, key, plugins_used(environment, parsed), code))
         return code
 
     def _write(self, path: Path, entry: tuple) -> None:
@@ -160,6 +188,7 @@ def install() -> JinjaCodeCache | None:
         return installed
     cache = JinjaCodeCache(directory)
     cache.prune()
+    cache.preload_plugins()
     original = _jinja_bits.AnsibleEnvironment.compile
 
     def compile(environment, source, name=None, filename=None, raw=False, defer_init=False):

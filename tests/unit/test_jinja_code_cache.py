@@ -5,6 +5,7 @@ changes the generated code (a setting, a filter's calling convention) compiles i
 from __future__ import annotations
 
 import importlib.util
+import marshal
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,17 @@ def test_off_turns_the_cache_off_and_a_full_directory_is_emptied(cache, monkeypa
     monkeypatch.setattr(jinja_code_cache, "MAX_ENTRIES", 3)
     cache.prune()
     assert list(cache.directory.iterdir()) == []
+
+
+def test_the_plugins_a_template_uses_are_recorded_and_loaded_before_the_workers_fork(cache):
+    environment = _jinja_bits.AnsibleEnvironment()
+    compile_with(cache, environment, "{{ lookup('ansible.builtin.env', 'HOME') | ansible.builtin.b64encode }}")
+    compile_with(cache, environment, "{{ query('ansible.builtin.env', 'HOME') is ansible.builtin.truthy }}")
+    entries = [marshal.loads(entry.read_bytes()) for entry in cache.directory.iterdir()]
+    used = sorted({(kind, name) for entry in entries for kind, name, _ in entry[2]})
+    assert used == [
+        ("filter", "ansible.builtin.b64encode"),
+        ("lookup", "ansible.builtin.env"),
+        ("test", "ansible.builtin.truthy"),
+    ]
+    assert cache.preload_plugins() == 3
