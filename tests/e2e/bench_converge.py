@@ -1,7 +1,8 @@
 """Benchmark of a no-change converge of the whole lab: `playbooks/site.yml` RUNS times in a row,
 each run's wall time and the controller's CPU (ansible-playbook, its workers and their SSH
 clients), and the medians. Every run must report 0 changed and 0 failed on every host; one that
-does not fails the benchmark, since it measured something else.
+does not fails the benchmark, since it measured something else. Each run's output is kept in
+reports/bench-converge-<run>.log.
 
 Usage (lab up and converged): make bench-converge   [RUNS=5] [CHECK=1 for check mode]
 A run after the kit's templates changed compiles them again (playbooks/strategy_plugins/
@@ -35,7 +36,7 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return found
 
 
-def converge(check: bool) -> dict:
+def converge(check: bool, log: Path) -> dict:
     command = ["ansible-playbook", "-i", "stacks/lab", "playbooks/site.yml", *(["--check"] if check else [])]
     before, started = os.times(), time.monotonic()
     done = subprocess.run(
@@ -43,6 +44,7 @@ def converge(check: bool) -> dict:
         timeout=1800, check=False,
     )  # fmt: skip
     wall, after = time.monotonic() - started, os.times()
+    log.write_text(done.stdout + done.stderr)
     hosts = recap(done.stdout)
     return {
         "wall_seconds": round(wall, 1),
@@ -62,8 +64,9 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="converge in check mode (--check)")
     args = parser.parse_args()
     runs = []
+    REPORT.parent.mkdir(exist_ok=True)
     for number in range(1, args.runs + 1):
-        run = converge(args.check)
+        run = converge(args.check, REPORT.parent / f"bench-converge-{number}.log")
         runs.append(run)
         print(
             f"run {number}: {run['wall_seconds']:6.1f} s wall, CPU {run['user_cpu_seconds']:.1f} s user"
@@ -79,7 +82,6 @@ def main() -> int:
         "median_wall_seconds": statistics.median(walls),
         "median_user_cpu_seconds": statistics.median(users),
     }
-    REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(json.dumps(summary, indent=2) + "\n")
     print(
         f"median of {len(runs)}: {summary['median_wall_seconds']:.1f} s wall (min {min(walls):.1f},"
@@ -87,7 +89,10 @@ def main() -> int:
     )
     unclean = [number for number, run in enumerate(runs, 1) if run["changed"] or run["failed"] or run["exit_code"]]
     if unclean or any(run["hosts"] == 0 for run in runs):
-        print(f"runs {unclean or 'all'}: not a clean no-change converge (changes, failures or no recap)")
+        print(
+            f"runs {unclean or 'all'}: not a clean no-change converge (changes, failures or no recap);"
+            " their output: reports/bench-converge-<run>.log"
+        )
         return 1
     return 0
 
