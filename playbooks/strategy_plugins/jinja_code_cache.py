@@ -1,4 +1,5 @@
-"""Jinja's compiled code for Ansible's templates, kept on disk between runs (no strategy plugin).
+"""Jinja's compiled code for Ansible's templates, kept on disk between runs (installed by the
+kit's strategy plugin, which loads this file; it is not a plugin itself).
 
 Each task on each host runs in a new worker process, which compiles every template it meets
 (the task's arguments and conditions, the role variables they read): a converge of the lab
