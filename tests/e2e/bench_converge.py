@@ -4,6 +4,10 @@ clients), and the medians. Every run must report 0 changed and 0 failed on every
 does not fails the benchmark, since it measured something else. Each run's output is kept in
 reports/bench-converge-<run>.log.
 
+The lab's hosts share the controller's CPUs, and a virtual machine's CPUs are not always its own:
+each run also reports the CPU time the hypervisor took (steal, from /proc/stat) and, before it, the
+time of a fixed Python loop, so that a slow run on a busy machine can be told from a slow converge.
+
 Usage (lab up and converged): make bench-converge   [RUNS=5] [CHECK=1 for check mode]
 A run after the kit's templates changed compiles them again (playbooks/strategy_plugins/
 jinja_code_cache.py) and is slower. Only the lab's hosts are contacted; nothing on them changes."""
@@ -36,14 +40,31 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return found
 
 
+def machine_cpu() -> tuple[int, int]:
+    """The machine's CPU time so far, all of it and the part stolen by the hypervisor (ticks)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(fields), fields[7]
+
+
+def calibration_seconds() -> float:
+    """How long this machine takes now for a fixed loop of Python (about 0.5 s on a quiet one)."""
+    started, total = time.perf_counter(), 0
+    for number in range(5_000_000):
+        total += number
+    return round(time.perf_counter() - started, 2)
+
+
 def converge(check: bool, log: Path) -> dict:
     command = ["ansible-playbook", "-i", "stacks/lab", "playbooks/site.yml", *(["--check"] if check else [])]
+    calibration = calibration_seconds()
+    machine_before = machine_cpu()
     before, started = os.times(), time.monotonic()
     done = subprocess.run(
         command, cwd=REPO, env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"}, capture_output=True, text=True,
         timeout=1800, check=False,
     )  # fmt: skip
     wall, after = time.monotonic() - started, os.times()
+    total, stolen = (now - then for now, then in zip(machine_cpu(), machine_before, strict=True))
     log.write_text(done.stdout + done.stderr)
     hosts = recap(done.stdout)
     return {
@@ -55,6 +76,8 @@ def converge(check: bool, log: Path) -> dict:
         "host_tasks": sum(counts["ok"] + counts["skipped"] for counts in hosts.values()),
         "changed": sum(counts["changed"] for counts in hosts.values()),
         "failed": sum(counts["failed"] + counts["unreachable"] for counts in hosts.values()),
+        "steal_percent": round(100 * stolen / total, 1) if total else 0.0,
+        "calibration_loop_seconds": calibration,
     }
 
 
@@ -71,7 +94,8 @@ def main() -> int:
         print(
             f"run {number}: {run['wall_seconds']:6.1f} s wall, CPU {run['user_cpu_seconds']:.1f} s user"
             f" + {run['system_cpu_seconds']:.1f} s system; {run['hosts']} hosts, {run['host_tasks']} host-tasks,"
-            f" changed {run['changed']}, failed {run['failed']}",
+            f" changed {run['changed']}, failed {run['failed']}; machine: steal {run['steal_percent']:.0f} %,"
+            f" loop {run['calibration_loop_seconds']:.2f} s",
             flush=True,
         )
     walls = [run["wall_seconds"] for run in runs]
