@@ -35,10 +35,11 @@ options:
       state:
         description: >-
           C(file) (with I(content), written; without, the file must exist), C(directory)
-          (created with its parents) or C(absent).
+          (created with its parents), C(link) (a symbolic link to I(src)) or C(absent).
         type: str
-        choices: [file, directory, absent]
+        choices: [file, directory, link, absent]
         default: file
+      src: {description: "What a C(link) points to (as ansible.builtin.file's src; replaces a file there).", type: str}
       content: {description: The whole content of the file., type: str}
       template:
         description: >-
@@ -70,7 +71,8 @@ changed_paths: {description: The paths that changed (or would change in check mo
 
 ENTRY_OPTIONS = {
     "path": {"type": "path", "required": True},
-    "state": {"type": "str", "choices": ["file", "directory", "absent"], "default": "file"},
+    "state": {"type": "str", "choices": ["file", "directory", "link", "absent"], "default": "file"},
+    "src": {"type": "str"},
     "content": {"type": "str"},
     # rendered into content by the controller side (playbooks/action_plugins/kit_files.py)
     "template": {"type": "str"},
@@ -156,6 +158,30 @@ def write_validated(module: AnsibleModule, entry: dict) -> None:
             os.unlink(temporary)
 
 
+def set_link(module: AnsibleModule, entry: dict, diffs: list) -> bool:
+    """A symbolic link to src, put in place of what was there (a file or another link) in one rename."""
+    path, target = entry["path"], entry["src"]
+    if not target:
+        module.fail_json(msg=f"{path}: a link needs src, what it points to")
+    if any(entry[attribute] is not None for attribute in ("owner", "group", "mode", "content", "lines")):
+        module.fail_json(msg=f"{path}: a link takes src only (no owner, group, mode, content or lines)")
+    if os.path.isdir(path) and not os.path.islink(path):
+        module.fail_json(msg=f"{path}: is a directory, expected a link or nothing")
+    if os.path.islink(path) and os.readlink(path) == target:
+        return False
+    before = f"-> {os.readlink(path)}" if os.path.islink(path) else "file" if os.path.lexists(path) else "absent"
+    diffs.append(state_diff(path, before, f"-> {target}"))
+    if not module.check_mode:
+        temporary = os.path.join(os.path.dirname(path), f".kit_files.{os.getpid()}.{os.path.basename(path)}")
+        os.symlink(target, temporary)
+        try:
+            os.rename(temporary, path)
+        finally:
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
+    return True
+
+
 def set_entry(module: AnsibleModule, entry: dict, diffs: list) -> bool:
     """Set one entry; True when it changed (or would, in check mode)."""
     path, state = entry["path"], entry["state"]
@@ -180,6 +206,8 @@ def set_entry(module: AnsibleModule, entry: dict, diffs: list) -> bool:
             os.makedirs(path)
             set_attributes(module, entry, True, [])
         return True
+    if state == "link":
+        return set_link(module, entry, diffs)
     if entry["template"] is not None:
         module.fail_json(msg=f"{path}: a template is rendered by the kit_files action, which did not run here")
     if entry["lines"] is not None and entry["content"] is not None:

@@ -113,3 +113,31 @@ def test_lines_are_set_as_lineinfile_sets_them(tmp_path):
     assert not kit_files(tmp_path, [{"path": str(login_defs), "lines": lines}])["changed"]
     both = kit_files(tmp_path, [{"path": str(login_defs), "lines": lines, "content": "x\n"}])
     assert both.get("failed") and "give content or lines, not both" in both["msg"]
+
+
+def test_a_link_replaces_a_file_or_another_link_and_check_mode_leaves_it(tmp_path):
+    zone = tmp_path / "localtime"
+    zone.write_text("a copied zone file\n")
+    wanted = [{"path": str(zone), "state": "link", "src": "/usr/share/zoneinfo/Asia/Phnom_Penh"}]
+    checked = kit_files(tmp_path, wanted, check=True)
+    assert checked["changed"] and not zone.is_symlink()
+    assert "file" in checked["diff"][0]["before"] and "Phnom_Penh" in checked["diff"][0]["after"]
+    assert kit_files(tmp_path, wanted)["changed_paths"] == [str(zone)]
+    assert os.readlink(zone) == "/usr/share/zoneinfo/Asia/Phnom_Penh"
+    assert kit_files(tmp_path, wanted)["changed"] is False
+    moved = [{**wanted[0], "src": "/usr/share/zoneinfo/UTC"}]
+    assert kit_files(tmp_path, moved)["changed"] and os.readlink(zone) == "/usr/share/zoneinfo/UTC"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["arguments.json", "localtime"]  # no temporary left
+
+
+def test_a_link_without_src_or_with_a_mode_or_over_a_directory_is_refused(tmp_path):
+    (tmp_path / "dir").mkdir()
+    cases = {
+        "needs src": {"path": str(tmp_path / "l1"), "state": "link"},
+        "takes src only": {"path": str(tmp_path / "l2"), "state": "link", "src": "/etc/hosts", "mode": "0644"},
+        "is a directory": {"path": str(tmp_path / "dir"), "state": "link", "src": "/etc/hosts"},
+    }
+    for message, entry in cases.items():
+        result = kit_files(tmp_path, [entry])
+        assert result.get("failed") and message in result["msg"] and entry["path"] in result["msg"], result
+    assert not (tmp_path / "l1").exists() and not (tmp_path / "l2").exists() and (tmp_path / "dir").is_dir()
