@@ -77,6 +77,16 @@ def test_package_fact_matches_dpkg(host, common):
     assert reported["lists_age"] >= 0
 
 
+def test_apt_marks_each_update_where_the_fact_reads_its_age(host):
+    """Without the mark the age is the lists directory's, which stays old when an update finds
+    nothing new: every converge would update the lists again."""
+    stamp = host.file("/var/lib/apt/periodic/update-success-stamp")
+    assert stamp.exists, "no apt update has marked its success since the hook was installed"
+    reported = json.loads(host.check_output("/etc/ansible/facts.d/dpkg.fact"))
+    age = int(host.check_output(f"echo $(( $(date +%s) - $(stat -c %Y {stamp.path}) ))"))
+    assert abs(reported["lists_age"] - age) <= 5, (reported["lists_age"], age)
+
+
 def test_admin_users_have_keys_and_sudo(host, common):
     group = common["common_admin_group"]
     admins = common["__common_admins"]
