@@ -173,6 +173,8 @@ def set_link(module: AnsibleModule, entry: dict, diffs: list) -> bool:
     diffs.append(state_diff(path, before, f"-> {target}"))
     if not module.check_mode:
         temporary = os.path.join(os.path.dirname(path), f".kit_files.{os.getpid()}.{os.path.basename(path)}")
+        if os.path.lexists(temporary):  # left by a run killed between its symlink and its rename
+            os.unlink(temporary)
         os.symlink(target, temporary)
         try:
             os.rename(temporary, path)

@@ -47,7 +47,7 @@ def machine_cpu() -> tuple[int, int]:
 
 
 def calibration_seconds() -> float:
-    """How long this machine takes now for a fixed loop of Python (about 0.5 s on a quiet one)."""
+    """How long this machine takes now for a fixed loop of Python (0.2-0.4 s on the 2-CPU lab machine)."""
     started, total = time.perf_counter(), 0
     for number in range(5_000_000):
         total += number
