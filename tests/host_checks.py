@@ -20,6 +20,9 @@ from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar
 from ansible.vars.hostvars import HostVars
 from ansible.vars.manager import VariableManager
+from testinfra.backend.ssh import SshBackend
+
+from tests.host_session import share_one_session
 
 ROLES = Path(__file__).resolve().parents[1] / "roles"
 
@@ -132,9 +135,10 @@ def inventory(request) -> str:
 
 @pytest.fixture(scope="module")
 def host(_testinfra_host, inventory):
-    """Testinfra's host, but a Podman container (molecule) is reached with `podman exec`.
+    """Testinfra's host, but a Podman container (molecule) is reached with `podman exec`, and an
+    SSH host's commands share one shell session (tests/host_session.py).
 
-    Testinfra otherwise sends every command of such a host through an Ansible module run,
+    Testinfra otherwise sends every command of a container through an Ansible module run,
     about a second each; this keeps molecule's verify step as quick as `make health`.
     """
     name = _testinfra_host.backend.host
@@ -144,6 +148,13 @@ def host(_testinfra_host, inventory):
         podman_host = testinfra.get_host(f"podman://{variables.get('ansible_host', name)}")
         podman_host.inventory_name = name
         return podman_host
+    backend = _testinfra_host.backend
+    if not backend.force_ansible:
+        ssh_host = backend.ansible_runner.get_host(
+            name, ssh_config=backend.ssh_config, ssh_identity_file=backend.ssh_identity_file
+        )
+        if ssh_host is not None and isinstance(ssh_host.backend, SshBackend):
+            share_one_session(ssh_host.backend)
     _testinfra_host.inventory_name = name
     return _testinfra_host
 

@@ -48,7 +48,7 @@ ALERTS_CLEAR_SECONDS = 120
 # How often the grade looks again (one request to Prometheus each): a cleared alert is reported
 # within this, where a 10 s pause kept a fixed exercise waiting 5 s on average for nothing.
 ALERTS_POLL_SECONDS = 3
-HEALTH_JOBS = 4  # as make health
+HEALTH_JOBS = 2  # as make health
 
 
 # -- the catalogue ------------------------------------------------------------------------------
