@@ -154,7 +154,7 @@ def host(_testinfra_host, inventory):
             name, ssh_config=backend.ssh_config, ssh_identity_file=backend.ssh_identity_file
         )
         if ssh_host is not None and isinstance(ssh_host.backend, SshBackend):
-            share_one_session(ssh_host.backend)
+            share_one_session(ssh_host.backend, name)
     _testinfra_host.inventory_name = name
     return _testinfra_host
 

@@ -14,6 +14,7 @@ import base64
 import json
 import shlex
 import subprocess
+import tempfile
 import weakref
 
 from testinfra.backend.base import CommandResult
@@ -41,8 +42,11 @@ class HostSession:
         self._agent: subprocess.Popen | None = None
 
     def _start(self) -> subprocess.Popen:
+        # ssh's own messages go to a file: a pipe nobody reads while the session lasts could fill
+        # and stop ssh; they are read only when the session ends.
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the session)
         agent = subprocess.Popen(
-            self.launch, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            self.launch, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors
         )
         weakref.finalize(self, _stop, agent)
         return agent
@@ -61,7 +65,8 @@ class HostSession:
         if not line:
             self._agent = None
             _stop(agent)
-            why = agent.stderr.read().decode(errors="replace").strip()[-2000:]
+            self._errors.seek(0)
+            why = self._errors.read().decode(errors="replace").strip()[-2000:]
             raise RuntimeError(f"{self.name}: the shell session ended (exit {agent.returncode}): {why}")
         rc, stdout, stderr = json.loads(line)
         return rc, base64.b64decode(stdout), base64.b64decode(stderr)
@@ -78,16 +83,17 @@ def _stop(agent: subprocess.Popen) -> None:
             agent.wait()
 
 
-def share_one_session(backend: SshBackend) -> None:
-    """Make testinfra's ssh `backend` run its commands through one HostSession, started with
-    its SSH command line (same options and login). Where the backend would wrap each command in
-    `sudo /bin/sh -c` (Ansible's become, to root), the agent itself is started with `sudo -n` and
-    runs the command as given: sudo's PAM session and log line cost 11 ms a command."""
+def share_one_session(backend: SshBackend, name: str) -> None:
+    """Make testinfra's ssh `backend` (inventory host `name`) run its commands through one
+    HostSession, started with its SSH command line (same options and login). Where the backend
+    would wrap each command in `sudo /bin/sh -c` (Ansible's become, to root), the agent itself is
+    started with `sudo -n` and runs the command as given: sudo's PAM session and log line cost
+    11 ms a command."""
     if getattr(backend, "session", None) is not None:
         return
     as_root = bool(backend.sudo) and backend.sudo_user in (None, "root")
     ssh, arguments = backend._build_ssh_command(("sudo -n " if as_root else "") + AGENT_COMMAND)
-    session = HostSession(backend.host.name, backend.quote(" ".join(ssh), *arguments))
+    session = HostSession(name, backend.quote(" ".join(ssh), *arguments))
 
     def run(command: str, *args: str, **kwargs) -> CommandResult:
         text = backend.quote(command, *args) if as_root else backend.get_command(command, *args)

@@ -41,10 +41,11 @@ def test_an_ended_session_is_started_again_at_the_next_command(session):
 @pytest.mark.parametrize(("sudo", "agent_as_root"), [(True, True), (False, False)])
 def test_the_agent_runs_as_root_where_testinfra_would_wrap_each_command_in_sudo(sudo, agent_as_root):
     backend = SshBackend("admin@db1:2201", sudo=sudo, ssh_extra_args="-o ControlPath=/tmp/cp/%C")
-    share_one_session(backend)
+    share_one_session(backend, "db1")
     launch = backend.session.launch
     assert launch.startswith("ssh -o ControlPath=/tmp/cp/%C") and "-o User=admin" in launch and "-o Port=2201" in launch
     assert ("'sudo -n python3 -u -c " in launch) is agent_as_root
+    assert backend.session.name == "db1"  # errors name the inventory host, not its address
     backend.session.launch = AGENT_COMMAND  # the same agent, run here
     result = backend.run("printf %s", "two words; $(no expansion)")
     assert result.stdout == "two words; $(no expansion)"
