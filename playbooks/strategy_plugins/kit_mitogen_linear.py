@@ -19,15 +19,14 @@ import gc
 import importlib.util
 from pathlib import Path
 
+import ansible_mitogen.affinity
+import ansible_mitogen.loaders
+import ansible_mitogen.strategy
 from ansible._internal._display_utils import DeferredWarningContext
 from ansible._internal._task import TaskContext
 from ansible._internal._templating._engine import TemplateEngine
 from ansible.executor.task_result import _RawTaskResult
 from ansible.utils.display import Display
-
-import ansible_mitogen.affinity
-import ansible_mitogen.loaders
-import ansible_mitogen.strategy
 
 # The base policy assigns nothing: each process keeps the CPUs its parent had.
 ansible_mitogen.affinity.policy = ansible_mitogen.affinity.Policy()
@@ -107,6 +106,6 @@ class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Linear):
                     return None
                 result = dict(changed=False, skipped=True, skip_reason="Conditional result was False") | details
                 task.update_result_no_log(templar, result)
-        except Exception:  # noqa: BLE001 - the worker evaluates it again and reports what went wrong
+        except Exception:  # the worker evaluates it again and reports what went wrong
             return None
         return result
