@@ -260,7 +260,7 @@ test: ## Everything CI runs: the lab's bring-up and e2e tests, with molecule (co
 	@$(call timed,lab-setup,$(TEST_TIMINGS))
 	@$(call timed,lab-image,$(TEST_TIMINGS))
 	@$(MAKE) --no-print-directory lab-down >/dev/null
-	@rc=0; lab_up=yes; if ! $(call timed,lab,$(TEST_TIMINGS)); then lab_up=no; rc=1; \
+	@rc=0; lab_up=yes; if ! { $(call timed,lab,$(TEST_TIMINGS)); }; then lab_up=no; rc=1; \
 	    $(MAKE) --no-print-directory lab-down > reports/lab-down.log 2>&1 || true; fi; \
 	  { nice -n $(CHECKS_NICE) sh -c '$(call timed,molecule-ci,$(TEST_TIMINGS)) && $(call timed,lint,$(TEST_TIMINGS)) \
 	    && $(call timed,unit,$(TEST_TIMINGS))'; } > reports/checks.log 2>&1 & checks=$$!; \
