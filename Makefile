@@ -44,7 +44,7 @@ COLLECTIONS_STAMP := $(COLLECTIONS_DIR)/.linked-$(shell echo $(KIT_COLLECTIONS) 
 PLAYBOOK := ansible-playbook
 TIMINGS := reports/lab-timings.txt
 
-.PHONY: help setup lab-setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
+.PHONY: help setup apt-packages venv lock lab lab-image lab-hosts lab-down lab-status \
         lab-image-clean lab-summary deploy check tags-check health audit test lint unit molecule molecule-ci e2e e2e-tests env-check bench-sms bench-db bench-converge bench-tasks soak \
         bench-backup bench-alerts drill toolchain vault-check profile exercise grade exercise-reset
 
@@ -63,18 +63,8 @@ setup: apt-packages venv toolchain ## Install what the controller needs (idempot
 # The Pulumi CLI, the lab's Kubernetes control plane and kwok, built from the pinned modules in
 # tools/ into a cache outside the clone ($(TOOLCHAIN_CACHE)); only what is missing is built.
 TOOLCHAIN_CACHE ?= $(HOME)/.cache/govops/toolchain
-toolchain: venv ## Build the pinned Go tools that are missing (tools/*/go.mod) into .toolchain/bin [FAMILIES="kwok ..."]
-	python tools/toolchain.py --cache $(TOOLCHAIN_CACHE) $(if $(FAMILIES),--report reports/toolchain-$(subst $(space),-,$(strip $(FAMILIES))).json) $(FAMILIES)
-
-# `make lab` builds first the Go tools its converge needs (k8s1's control plane and kwok). Those
-# only pulumi-up needs (the Pulumi engine and its Python host, 271 s of a 784 s build from an
-# empty Go cache) build beside lab-hosts and deploy at nice 10, in the CPU the cold converge
-# leaves idle while it installs packages; pulumi-up waits for them. With the tools built, nothing.
-TOOLCHAIN_FOR_DEPLOY := kubernetes kwok
-TOOLCHAIN_FOR_PULUMI := pulumi pulumi-language-python
-space := $(subst ,, )
-lab-setup: apt-packages venv
-	@$(MAKE) --no-print-directory toolchain FAMILIES="$(TOOLCHAIN_FOR_DEPLOY)"
+toolchain: venv ## Build the pinned Go tools that are missing (tools/*/go.mod) into .toolchain/bin
+	python tools/toolchain.py --cache $(TOOLCHAIN_CACHE)
 
 apt-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -123,16 +113,10 @@ PROFILE_CALLBACKS := ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks,ansib
   PROFILE_TASKS_TASK_OUTPUT_LIMIT=25
 lab: ## Bring up the lab and converge it: setup, image, hosts, deploy, pulumi up, health, summary
 	@mkdir -p reports && : > $(TIMINGS)
-	@$(call timed,lab-setup)
+	@$(call timed,setup)
 	@$(call timed,lab-image)
-	@go_start=$$(date +%s); { built=0; nice -n 10 $(MAKE) --no-print-directory toolchain FAMILIES="$(TOOLCHAIN_FOR_PULUMI)" \
-	    > reports/toolchain-pulumi.log 2>&1 || built=$$?; \
-	    echo "toolchain $(TOOLCHAIN_FOR_PULUMI) (beside lab-hosts and deploy, nice 10): $$(( $$(date +%s) - go_start )) s" \
-	    >> $(TIMINGS); exit $$built; } & go=$$!; \
-	  rc=0; { $(call timed,lab-hosts) && export $(PROFILE_CALLBACKS) && $(call timed,deploy ENV=lab); } || rc=$$?; \
-	  wait_start=$$(date +%s); if ! wait $$go; then rc=2; \
-	    echo "make lab: building $(TOOLCHAIN_FOR_PULUMI) failed (reports/toolchain-pulumi.log):"; tail -20 reports/toolchain-pulumi.log; fi; \
-	  echo "waiting after deploy for those tools: $$(( $$(date +%s) - wait_start )) s" >> $(TIMINGS); exit $$rc
+	@$(call timed,lab-hosts)
+	@export $(PROFILE_CALLBACKS); $(call timed,deploy ENV=lab)
 	@$(call timed,pulumi-up)
 	@$(call timed,health ENV=lab)
 	@$(MAKE) --no-print-directory lab-summary
@@ -257,7 +241,7 @@ TEST_TIMINGS := reports/test-timings.txt
 CHECKS_NICE ?= 10
 test: ## Everything CI runs: the lab's bring-up and e2e tests, with molecule (common, baseline), lint and unit beside the e2e tests at a lower priority; the time of each phase
 	@mkdir -p reports && : > $(TEST_TIMINGS)
-	@$(call timed,lab-setup,$(TEST_TIMINGS))
+	@$(call timed,setup,$(TEST_TIMINGS))
 	@$(call timed,lab-image,$(TEST_TIMINGS))
 	@$(MAKE) --no-print-directory lab-down >/dev/null
 	@rc=0; lab_up=yes; if ! { $(call timed,lab,$(TEST_TIMINGS)); }; then lab_up=no; rc=1; \

@@ -223,11 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     # Every tool linked, also those of families not built in this run (make toolchain FAMILY).
     linked = {link.name: link for link in sorted(link_dir.iterdir()) if link.exists()}
     sums = "".join(f"{sha256(target)}  {name}\n" for name, target in linked.items())
-    # Replaced whole, never seen half-written: `make lab` links the Pulumi tools while its converge
-    # reads this file for k8s1's artifact checks.
-    staged = args.out / "SHA256SUMS.new"
-    staged.write_text(sums)
-    staged.replace(args.out / "SHA256SUMS")
+    (args.out / "SHA256SUMS").write_text(sums)
     total = round(time.monotonic() - started, 1)
     built = [f for f in figures if not f["cached"]]
     print(f"toolchain: {len(bins)} tools in {link_dir} ({len(built)} built) in {total} s")
