@@ -26,10 +26,19 @@ def test_alertmanager_runs_with_a_valid_configuration(host, role_vars):
     assert status == 401, f"without a login: {status} {body[:200]}"
 
 
+# A reload or restart empties Prometheus's list of Alertmanagers for a few seconds (its service
+# discovery hands on target updates at most every 5 s): a check right after a converge that
+# reloaded it (make exercise-reset, then make health) found none. Looked at again within this.
+ALERTMANAGERS_LISTED_SECONDS = 15
+
+
 def test_prometheus_sends_its_alerts_to_alertmanager(host, role_vars):
     """Alertmanager asks for a password: an active Alertmanager with no notification failing means
     Prometheus logs in."""
-    assert api(host, role_vars, "/api/v1/alertmanagers")["activeAlertmanagers"], "Prometheus knows no Alertmanager"
+    deadline = time.monotonic() + ALERTMANAGERS_LISTED_SECONDS
+    while not api(host, role_vars, "/api/v1/alertmanagers")["activeAlertmanagers"]:
+        assert time.monotonic() < deadline, f"Prometheus knows no Alertmanager after {ALERTMANAGERS_LISTED_SECONDS} s"
+        time.sleep(1)
     failing = api(host, role_vars, "/api/v1/query?query=rate(prometheus_notifications_errors_total%5B5m%5D)%20%3E%200")
     assert not failing["result"], f"Prometheus fails to send alerts: {failing['result']}"
 
