@@ -57,6 +57,8 @@ def run(tmp_path: Path, strategy: str, *options: str, callback: str = "ansible.b
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_DEPRECATION_WARNINGS": "false",
+        "ANSIBLE_FORCE_COLOR": "false",  # plain lines to compare, whatever the caller's terminal
+        "ANSIBLE_NOCOLOR": "true",
         "GOVOPS_JINJA_CODE_CACHE": str(tmp_path / "jinja-code"),
     }
     command = [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-c", "local", str(play), *options]
