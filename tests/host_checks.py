@@ -9,6 +9,7 @@ A test module's `testinfra_hosts` names the inventory groups it runs on.
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from pathlib import Path
 
@@ -55,6 +56,18 @@ def host_http(
     )  # fmt: skip
     status, _, text = out.partition("\n")
     return int(status), text
+
+
+def wait_for(what: str, probe, timeout: float = 30.0):
+    """What probe() returns once it is truthy (asked again every half second), or a failure
+    naming what did not happen within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.5)
+    pytest.fail(f"{what} did not happen within {timeout:.0f} s")
 
 
 def kit_login(settings: dict, role: str) -> tuple[str, str]:

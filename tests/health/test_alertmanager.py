@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.health.test_prometheus import api
-from tests.host_checks import host_http, kit_login
+from tests.host_checks import host_http, kit_login, wait_for
 
 testinfra_hosts = ["ansible://monitoring"]
 
@@ -35,10 +35,11 @@ ALERTMANAGERS_LISTED_SECONDS = 15
 def test_prometheus_sends_its_alerts_to_alertmanager(host, role_vars):
     """Alertmanager asks for a password: an active Alertmanager with no notification failing means
     Prometheus logs in."""
-    deadline = time.monotonic() + ALERTMANAGERS_LISTED_SECONDS
-    while not api(host, role_vars, "/api/v1/alertmanagers")["activeAlertmanagers"]:
-        assert time.monotonic() < deadline, f"Prometheus knows no Alertmanager after {ALERTMANAGERS_LISTED_SECONDS} s"
-        time.sleep(1)
+    wait_for(
+        "Prometheus listing an Alertmanager",
+        lambda: api(host, role_vars, "/api/v1/alertmanagers")["activeAlertmanagers"],
+        ALERTMANAGERS_LISTED_SECONDS,
+    )
     failing = api(host, role_vars, "/api/v1/query?query=rate(prometheus_notifications_errors_total%5B5m%5D)%20%3E%200")
     assert not failing["result"], f"Prometheus fails to send alerts: {failing['result']}"
 

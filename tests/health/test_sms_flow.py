@@ -5,13 +5,12 @@ where the inventory has one (it sends real messages: never against production)."
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import uuid
 
 import pytest
 
-from tests.host_checks import host_http
+from tests.host_checks import host_http, wait_for
 
 testinfra_hosts = ["ansible://sms_gateway"]
 
@@ -28,16 +27,6 @@ def kannel(role_vars):
 def simulator_url(kannel):
     # the simulator answers where the gateway sends its callbacks
     return kannel["kannel_mo_url"].split("/callbacks/")[0]
-
-
-def wait_for(what: str, probe, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    pytest.fail(f"{what} did not happen within {timeout:.0f} s")
 
 
 def sendsms(host, kannel, text: str, to: str = CITIZEN) -> tuple[int, str]:
